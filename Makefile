@@ -1,0 +1,39 @@
+# The two commands of the README: `make book` and `make test`.
+# Both create .venv, install the project with pinned versions, and find the data.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PROFILE ?= fashion-mnist-cpu
+# CI and developer machines have Fashion-MNIST beside the repository; users get it from
+# --data-dir/LABELAUG_DATA, Debian's dataset-fashion-mnist, or torchvision's download.
+ifneq ($(wildcard ../shared/datasets/fashion-mnist),)
+export LABELAUG_DATA ?= $(abspath ../shared/datasets)
+endif
+
+.PHONY: book test bench venv data clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[book,test]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 > /dev/null
+	touch $@
+
+data: venv
+	@$(BIN)/python -c "from labelaug_core.data import load_arrays; load_arrays('fashion-mnist', 'test')" 2>/dev/null \
+	  || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	         apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; fi; }
+
+book: venv data
+	$(BIN)/labelaug book --profile $(PROFILE)
+
+test: venv data
+	$(BIN)/python -m pytest -q
+
+bench: venv data
+	$(BIN)/labelaug bench
+
+clean:
+	rm -rf _build book/*.ipynb runs

@@ -1,0 +1,181 @@
+"""White-box attacks: FGSM and PGD (L-inf, L2), with restarts and Temperature-PGD.
+
+Threat model (stated once, used everywhere): images and ``eps``/``alpha`` are on the
+[0, 1] pixel scale, normalisation lives inside the model, and the attack loss is the
+cross-entropy of the first K logits (``logits="classes"``) unless ``logits="all"``.
+
+All attacks are functional and batch-wise: they run the model in eval mode with its
+parameters' ``requires_grad`` off (input gradients only, no weight gradients), and
+restore both afterwards. They return ``x_adv`` with ``x_adv`` in [0, 1] and
+``||x_adv - x|| <= eps`` in the chosen norm.
+
+References: Goodfellow et al. 2015 (FGSM); Madry et al. 2018 (PGD);
+Tian et al. 2021, "Analysis and Applications of Class-wise Robustness in Adversarial
+Training" (Temperature-PGD: the loss is computed on softmax(z / T)).
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from labelaug_core.errors import ConfigError
+
+NORMS = ("linf", "l2")
+LOGITS = ("classes", "all")
+PRECISIONS = ("fp32", "bf16")
+
+
+@contextlib.contextmanager
+def attack_mode(model: nn.Module) -> Iterator[None]:
+    """Eval mode and frozen parameters for the duration of an attack; both restored after."""
+    was_training = model.training
+    flags = [p.requires_grad for p in model.parameters()]
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(model.parameters(), flags):
+            p.requires_grad_(flag)
+        model.train(was_training)
+
+
+def _autocast(x: torch.Tensor, precision: str):
+    if precision == "bf16":
+        return torch.autocast(x.device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def attack_loss(
+    logits: torch.Tensor, y: torch.Tensor, num_classes: int, *, temperature: float = 1.0, logits_used: str = "classes"
+) -> torch.Tensor:
+    """Summed cross-entropy of ``logits / temperature`` (first K columns unless ``"all"``).
+
+    Summed, not averaged, so each example's input gradient does not shrink with the batch size.
+    """
+    z = logits[:, :num_classes] if logits_used == "classes" else logits
+    if temperature != 1.0:
+        z = z / temperature
+    return F.cross_entropy(z.float(), y, reduction="sum")
+
+
+def _validate(eps: float, alpha: float, steps: int, norm: str, restarts: int, temperature: float, logits: str, precision: str) -> None:
+    if eps < 0:
+        raise ConfigError(f"eps must be >= 0 (pixel units); got {eps}")
+    if alpha <= 0:
+        raise ConfigError(f"alpha must be > 0 (pixel units); got {alpha}")
+    if steps < 1:
+        raise ConfigError(f"steps must be >= 1; got {steps}")
+    if norm not in NORMS:
+        raise ConfigError(f"norm must be one of {', '.join(NORMS)}; got {norm!r}")
+    if restarts < 1:
+        raise ConfigError(f"restarts must be >= 1; got {restarts}")
+    if temperature <= 0:
+        raise ConfigError(f"temperature must be > 0; got {temperature}")
+    if logits not in LOGITS:
+        raise ConfigError(f"logits must be one of {', '.join(LOGITS)}; got {logits!r}")
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+
+
+def _l2_norm(v: torch.Tensor) -> torch.Tensor:
+    """Per-example L2 norm, shaped (B, 1, 1, 1) for broadcasting."""
+    return v.flatten(1).norm(dim=1).view(-1, *([1] * (v.dim() - 1)))
+
+
+def _random_start(x: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
+    if norm == "linf":
+        noise = torch.empty_like(x).uniform_(-eps, eps)
+    else:
+        direction = torch.randn_like(x)
+        radius = eps * torch.rand(x.shape[0], *([1] * (x.dim() - 1)), device=x.device)
+        noise = direction / (_l2_norm(direction) + 1e-12) * radius
+    return (x + noise).clamp(0, 1)
+
+
+def _pgd_once(model, x, y, eps, alpha, steps, norm, random_start, temperature, logits, precision) -> torch.Tensor:
+    # Box and ball intersected once, so each L-inf step is one clamp with tensor bounds.
+    lower, upper = (x - eps).clamp(min=0), (x + eps).clamp(max=1)
+    x_adv = _random_start(x, eps, norm) if random_start and eps > 0 else x.clone()
+    for _ in range(steps):
+        x_adv.requires_grad_(True)
+        with torch.enable_grad(), _autocast(x, precision):
+            loss = attack_loss(model(x_adv), y, model.num_classes, temperature=temperature, logits_used=logits)
+        (grad,) = torch.autograd.grad(loss, x_adv)
+        with torch.no_grad():
+            if norm == "linf":
+                x_adv = torch.clamp(x_adv + alpha * grad.sign(), lower, upper)
+            else:
+                x_adv = x_adv + alpha * grad / (_l2_norm(grad) + 1e-12)
+                delta = x_adv - x
+                delta = delta * torch.clamp(eps / (_l2_norm(delta) + 1e-12), max=1.0)
+                x_adv = (x + delta).clamp(0, 1)
+    return x_adv.detach()
+
+
+def pgd(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    alpha: float,
+    steps: int,
+    *,
+    norm: str = "linf",
+    random_start: bool = True,
+    restarts: int = 1,
+    temperature: float = 1.0,
+    logits: str = "classes",
+    precision: str = "fp32",
+) -> torch.Tensor:
+    """Projected gradient descent on the cross-entropy (Madry et al. 2018).
+
+    Args:
+        model: returns (B, K + M) logits and has ``num_classes`` (K).
+        x: (B, C, H, W) images in [0, 1].  y: (B,) int64 labels in [0, K).
+        eps: radius of the ``norm`` ball, pixel units.  alpha: step size, pixel units.
+        steps: gradient steps (>= 1).
+        norm: ``"linf"`` (sign steps) or ``"l2"`` (normalised-gradient steps).
+        random_start: start uniformly inside the ball (L2: random direction and radius).
+        restarts: independent runs; each example keeps the first restart that fools the
+            model (else the last).
+        temperature: T > 0 divides the logits inside the loss (Temperature-PGD);
+            T = 1 is plain PGD.
+        logits: ``"classes"`` attacks the first K logits, ``"all"`` all K + M.
+        precision: ``"fp32"`` (the evaluation default) or ``"bf16"`` autocast (training).
+
+    Returns:
+        x_adv: (B, C, H, W) in [0, 1], within ``eps`` of ``x`` in ``norm``.
+    """
+    _validate(eps, alpha, steps, norm, restarts, temperature, logits, precision)
+    with attack_mode(model):
+        best = _pgd_once(model, x, y, eps, alpha, steps, norm, random_start, temperature, logits, precision)
+        if restarts == 1:
+            return best
+        with torch.no_grad():
+            fooled = model(best)[:, : model.num_classes].argmax(1) != y
+        for _ in range(restarts - 1):
+            if bool(fooled.all()):
+                break
+            candidate = _pgd_once(model, x, y, eps, alpha, steps, norm, random_start, temperature, logits, precision)
+            with torch.no_grad():
+                candidate_fools = model(candidate)[:, : model.num_classes].argmax(1) != y
+            best = torch.where(fooled.view(-1, *([1] * (x.dim() - 1))), best, candidate)
+            fooled = fooled | candidate_fools
+        return best
+
+
+def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, logits: str = "classes") -> torch.Tensor:
+    """Fast gradient sign method (Goodfellow et al. 2015): one L-inf step of size eps.
+
+    Identical to ``pgd(model, x, y, eps, alpha=eps, steps=1, random_start=False)``.
+    Shapes and ranges as :func:`pgd`.
+    """
+    if eps == 0:
+        return x.clone()
+    return pgd(model, x, y, eps, alpha=eps, steps=1, random_start=False, logits=logits)

@@ -1,0 +1,145 @@
+"""The ``labelaug`` command line.
+
+    labelaug train --dataset fashion-mnist --method advplus --delta 0.03 [...]
+    labelaug evaluate RUN_DIR [--eval-steps 40] [--attack-logits all]
+    labelaug report RUN_DIR [RUN_DIR ...]
+    labelaug book [--profile fashion-mnist-cpu]
+    labelaug bench [...]
+
+Bad input prints one line ``labelaug: error: ...`` naming the parameter and what is
+allowed, and exits with status 2, before anything is written.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+
+from labelaug_core.config import TrainConfig
+from labelaug_core.errors import ConfigError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2 (argparse prints usage too by default)
+        raise ConfigError(message)
+
+
+def _config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field (``--batch-size`` for ``batch_size``), default = unset."""
+    for field in dataclasses.fields(TrainConfig):
+        flag = "--" + field.name.replace("_", "-")
+        type_name = str(field.type)  # annotations are strings: "float | None", "int", "bool", ...
+        if type_name == "bool":
+            parser.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=None)
+            continue
+        kind = int if type_name.startswith("int") else float if type_name.startswith("float") else str
+        parser.add_argument(flag, dest=field.name, type=kind, default=None, metavar=field.name.upper())
+
+
+def _common_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", default=os.environ.get("LABELAUG_DATA"), help="data root (default: $LABELAUG_DATA)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="labelaug", description="Adversarial training with label augmentation.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("train", help="train and evaluate one run into RUNS_DIR/<run_id>/")
+    _config_flags(p)
+    _common_flags(p)
+    p.add_argument("--runs-dir", default="runs")
+
+    p = sub.add_parser("evaluate", help="evaluate a run's checkpoint again (optionally with other attack settings)")
+    p.add_argument("run_dir")
+    p.add_argument("--eval-steps", type=int, default=None)
+    p.add_argument("--attack-logits", choices=("classes", "all"), default="classes")
+    p.add_argument("--eval-subset", type=int, default=None)
+    _common_flags(p)
+
+    p = sub.add_parser("report", help="print the Table 1 / Table 2 comparison of finished runs")
+    p.add_argument("run_dirs", nargs="+")
+
+    p = sub.add_parser("book", help="run an experiment plan and build the HTML book")
+    p.add_argument("--profile", default="fashion-mnist-cpu")
+    p.add_argument("--force", action="store_true", help="re-execute every notebook")
+
+    p = sub.add_parser("bench", help="speed benchmarks; JSON into benchmarks/results/")
+    p.add_argument("--quick", action="store_true", help="fewer repeats (a smoke check)")
+    p.add_argument("--out", default="benchmarks/results")
+    return parser
+
+
+def _cmd_train(args) -> int:
+    from labelaug_core.runs import ensure_run
+
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None}
+    config = TrainConfig.from_dict(values).resolved()
+    run_dir = ensure_run(config, args.runs_dir, data_dir=args.data_dir, device=args.device, progress=not args.no_progress)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    print(f"{run_dir}: clean {metrics['clean_err']:.2f}%  PGD-{metrics['eval_steps']} {metrics['pgd_err']:.2f}% error")
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from labelaug_core.runs import evaluate_again
+
+    metrics = evaluate_again(args.run_dir, eval_steps=args.eval_steps, attack_logits=args.attack_logits,
+                             eval_subset=args.eval_subset, data_dir=args.data_dir, device=args.device,
+                             progress=not args.no_progress)
+    print(json.dumps(metrics, indent=2, sort_keys=True))
+    return 0
+
+
+def _cmd_report(args) -> int:
+    import pandas as pd
+
+    from labelaug_core.reporting import headline_changes, method_means, table1, table2
+    from labelaug_core.runs import load_run
+
+    runs = [load_run(d) for d in args.run_dirs]
+    with pd.option_context("display.float_format", "{:.2f}".format, "display.width", 140):
+        print("Table 1: error % (ours: this project's runs; paper: ResNet-50 on ImageNet)")
+        print(table1(runs), end="\n\n")
+        print("Table 2: per-class error %, mean and SD across classes")
+        print(table2(runs), end="\n\n")
+        means = method_means(runs, ("clean_err", "pgd_err", "clean_class_sd", "pgd_class_sd"))
+        print("Relative changes (the paper's headline percentages)")
+        print(headline_changes(means))
+    return 0
+
+
+def _cmd_book(args) -> int:
+    from labelaug_core.book import build_book
+
+    build_book(args.profile, force=args.force)
+    return 0
+
+
+def _cmd_bench(args) -> int:
+    from labelaug_core.bench import run_benchmarks
+
+    run_benchmarks(out_dir=args.out, quick=args.quick)
+    return 0
+
+
+COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "report": _cmd_report, "book": _cmd_book, "bench": _cmd_bench}
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        print(f"labelaug: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("labelaug: interrupted; a rerun resumes from the last checkpoint", file=sys.stderr)
+        return 130
+
+
+def entry_point() -> None:
+    sys.exit(main())

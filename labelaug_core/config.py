@@ -1,0 +1,135 @@
+"""Training configuration: one frozen dataclass of primitive fields, validated on construction.
+
+The field names are also the papermill parameter names of the notebooks and the
+``labelaug train`` flags (with ``-`` for ``_``). ``None`` means "the dataset's default";
+:meth:`TrainConfig.resolved` fills those in, and only resolved configs are stored and
+hashed, so a run directory always states every setting that produced it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, fields
+from typing import Any
+
+from labelaug_core.errors import ConfigError
+
+METHODS = ("std", "adv", "advplus")
+MODELS = ("auto", "small-cnn", "preact-resnet18", "resnet50")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+# Per-dataset defaults. eps follows the paper (0.03 on ImageNet) and the usual values
+# elsewhere (8/255 for 32x32 colour sets, 0.1 for Fashion-MNIST as in the MNIST-family
+# literature scaled down from MNIST's 0.3). lr is the SGD learning rate at batch_size.
+DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
+    "fashion-mnist": dict(model="small-cnn", eps=0.1, epochs=10, batch_size=128, lr=0.05),
+    "cifar10": dict(model="preact-resnet18", eps=8 / 255, epochs=30, batch_size=128, lr=0.1),
+    "cifar100": dict(model="preact-resnet18", eps=8 / 255, epochs=30, batch_size=128, lr=0.1),
+    "svhn": dict(model="preact-resnet18", eps=8 / 255, epochs=15, batch_size=128, lr=0.01),
+    "imagefolder": dict(model="preact-resnet18", eps=8 / 255, epochs=30, batch_size=128, lr=0.1),
+    # The paper: torchvision ResNet-50 (default weights), 10 epochs, batch 64, lr 0.01 cosine.
+    "imagenet": dict(model="resnet50", eps=0.03, epochs=10, batch_size=64, lr=0.01, pretrained=True),
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a run's result (and so its ``run_id``)."""
+
+    dataset: str = "fashion-mnist"
+    method: str = "advplus"          # std | adv | advplus
+    model: str = "auto"              # auto = the dataset's default architecture
+    eps: float | None = None         # L-inf radius, [0, 1] pixel units (train and eval)
+    alpha: float | None = None       # PGD step, pixel units; None = 2.5 * eps / steps (Madry)
+    steps: int = 10                  # PGD steps of the training attack
+    delta: float = 0.03              # label-augmentation weight, [0, 1); advplus only
+    num_ops: int = 1                 # M extra outputs; advplus only (op 0 = adversarial)
+    epochs: int | None = None
+    batch_size: int | None = None    # global batch (split over ranks when distributed)
+    lr: float | None = None          # peak SGD learning rate, cosine-annealed to lr * 1e-4
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    seed: int = 0
+    train_subset: int = 0            # class-balanced training subset size; 0 = all
+    test_subset: int = 0             # class-balanced test subset for clean error; 0 = all
+    eval_subset: int = 0             # test examples attacked by PGD-k; 0 = test_subset
+    eval_steps: int = 40             # PGD-k of the evaluation (paper: 40)
+    pretrained: bool = False         # torchvision weights (ResNet-50 only; needs internet)
+    image_size: int = 0              # input side for folder data sets; 0 = the data set's own
+    precision: str = "auto"          # auto | fp32 | bf16 (autocast for training steps)
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        """Build and validate from a dict (e.g. JSON or papermill parameters)."""
+        allowed = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - allowed)
+        if unknown:
+            raise ConfigError(f"unknown config field {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def resolved(self) -> "TrainConfig":
+        """A copy with every ``None``/``auto`` replaced by the dataset default.
+
+        For std and adv runs ``delta`` and ``num_ops`` do not apply and are set to 0,
+        so equal runs get equal ids.
+        """
+        defaults = DATASET_DEFAULTS[self.dataset]
+        values = self.to_dict()
+        for key in ("eps", "epochs", "batch_size", "lr"):
+            if values[key] is None:
+                values[key] = defaults[key]
+        if values["model"] == "auto":
+            values["model"] = defaults["model"]
+        if values["alpha"] is None:
+            values["alpha"] = 2.5 * values["eps"] / values["steps"]
+        if self.method != "advplus":
+            values["delta"], values["num_ops"] = 0.0, 0
+        if values["eval_subset"] == 0:
+            values["eval_subset"] = values["test_subset"]
+        return TrainConfig(**values)
+
+    @property
+    def run_id(self) -> str:
+        """Readable prefix + 8 hex digits of the resolved config's hash."""
+        cfg = self.resolved()
+        digest = hashlib.sha1(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
+        delta = f"-d{cfg.delta:g}" if cfg.method == "advplus" else ""
+        return f"{cfg.dataset}-{cfg.method}{delta}-s{cfg.seed}-{digest}"
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def _validate(c: TrainConfig) -> None:
+    _check(c.dataset in DATASET_DEFAULTS, f"dataset must be one of {', '.join(DATASET_DEFAULTS)}; got {c.dataset!r}")
+    _check(c.method in METHODS, f"method must be one of {', '.join(METHODS)}; got {c.method!r}")
+    _check(c.model in MODELS, f"model must be one of {', '.join(MODELS)}; got {c.model!r}")
+    _check(c.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}; got {c.precision!r}")
+    if c.eps is not None:
+        _check(0 <= c.eps <= 1, f"eps must be in [0, 1] (pixel units); got {c.eps}")
+    if c.alpha is not None:
+        _check(0 < c.alpha <= 1, f"alpha must be in (0, 1] (pixel units); got {c.alpha}")
+    _check(0 <= c.delta < 1, f"delta must be in [0, 1); got {c.delta}")
+    _check(c.steps >= 1, f"steps must be >= 1; got {c.steps}")
+    _check(c.eval_steps >= 1, f"eval_steps must be >= 1; got {c.eval_steps}")
+    _check(c.num_ops >= 0, f"num_ops must be >= 0; got {c.num_ops}")
+    _check(c.method != "advplus" or c.num_ops >= 1, f"num_ops must be >= 1 for method advplus; got {c.num_ops}")
+    if c.epochs is not None:
+        _check(c.epochs >= 1, f"epochs must be >= 1; got {c.epochs}")
+    if c.batch_size is not None:
+        _check(c.batch_size >= 1, f"batch_size must be >= 1; got {c.batch_size}")
+    if c.lr is not None:
+        _check(c.lr > 0, f"lr must be > 0; got {c.lr}")
+    _check(0 <= c.momentum < 1, f"momentum must be in [0, 1); got {c.momentum}")
+    _check(c.weight_decay >= 0, f"weight_decay must be >= 0; got {c.weight_decay}")
+    for name in ("train_subset", "test_subset", "eval_subset", "seed", "image_size"):
+        _check(getattr(c, name) >= 0, f"{name} must be >= 0; got {getattr(c, name)}")

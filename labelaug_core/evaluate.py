@@ -1,0 +1,115 @@
+"""Evaluation: clean, FGSM and PGD-k error, per class, as the paper reports them.
+
+All errors are percentages (0-100). Per-class statistics follow the paper's Table 2:
+the mean and the standard deviation across the K per-class errors (population SD,
+``ddof=0``: the classes are the whole population, not a sample), plus the worst class.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from labelaug_core.attacks import fgsm, pgd
+
+
+@dataclass
+class Predictions:
+    """Per-example labels and predictions on one test set, all (N,) int64 numpy arrays.
+
+    ``attacked`` marks the examples that were attacked (the eval subset); FGSM/PGD
+    predictions of the others are -1.
+    """
+
+    y: np.ndarray
+    clean: np.ndarray
+    fgsm: np.ndarray
+    pgd: np.ndarray
+    attacked: np.ndarray
+
+
+def predict_all(
+    model,
+    loader,
+    *,
+    eps: float,
+    eval_steps: int = 40,
+    alpha: float | None = None,
+    attack_limit: int = 0,
+    attack_logits: str = "classes",
+    progress: bool = True,
+) -> Predictions:
+    """Clean, FGSM and PGD-``eval_steps`` predictions of ``model`` on every batch of ``loader``.
+
+    PGD uses ``alpha = 2.5 * eps / eval_steps`` unless given, one random start, L-inf, fp32.
+    ``attack_limit`` > 0 attacks only the first that many examples (clean error uses all).
+    """
+    alpha = alpha if alpha is not None else 2.5 * eps / eval_steps
+    ys, clean, fgsm_pred, pgd_pred, attacked = [], [], [], [], []
+    seen = 0
+    model.eval()
+    for x, y in tqdm(loader, desc=f"evaluate (PGD-{eval_steps})", disable=not progress, leave=False):
+        with torch.no_grad():
+            clean.append(model(x)[:, : model.num_classes].argmax(1).cpu())
+        take = len(y) if attack_limit == 0 else max(0, min(len(y), attack_limit - seen))
+        f = torch.full_like(y, -1).cpu()
+        p = torch.full_like(y, -1).cpu()
+        if take > 0 and eps > 0:
+            xa, ya = x[:take], y[:take]
+            with torch.no_grad():
+                f[:take] = model(fgsm(model, xa, ya, eps, logits=attack_logits))[:, : model.num_classes].argmax(1).cpu()
+                p[:take] = model(pgd(model, xa, ya, eps, alpha, eval_steps, logits=attack_logits))[:, : model.num_classes].argmax(1).cpu()
+        elif take > 0:
+            f[:take] = clean[-1][:take]
+            p[:take] = clean[-1][:take]
+        mask = torch.zeros(len(y), dtype=torch.bool)
+        mask[:take] = True
+        ys.append(y.cpu()); fgsm_pred.append(f); pgd_pred.append(p); attacked.append(mask)
+        seen += len(y)
+    cat = lambda parts: torch.cat(parts).numpy()  # noqa: E731
+    return Predictions(cat(ys), cat(clean), cat(fgsm_pred), cat(pgd_pred), cat(attacked))
+
+
+def error_pct(y: np.ndarray, pred: np.ndarray) -> float:
+    """Top-1 error in percent."""
+    return float(100.0 * np.mean(pred != y)) if len(y) else float("nan")
+
+
+def per_class_error(y: np.ndarray, pred: np.ndarray, num_classes: int) -> np.ndarray:
+    """(K,) per-class error in percent (NaN for a class absent from ``y``)."""
+    errs = np.full(num_classes, np.nan)
+    for k in range(num_classes):
+        mask = y == k
+        if mask.any():
+            errs[k] = 100.0 * np.mean(pred[mask] != k)
+    return errs
+
+
+def confusion_matrix(y: np.ndarray, pred: np.ndarray, num_classes: int) -> np.ndarray:
+    """(K, K) counts: row = true class, column = predicted class."""
+    return np.bincount(y * num_classes + pred, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def class_stats(errs: np.ndarray) -> dict[str, float]:
+    """Mean, SD (ddof=0) and worst of per-class errors (percent), ignoring absent classes."""
+    return {"mean": float(np.nanmean(errs)), "sd": float(np.nanstd(errs)), "worst": float(np.nanmax(errs))}
+
+
+def summarize(pred: Predictions, num_classes: int) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """Metrics dict (percent) and per-class error arrays for clean / fgsm / pgd.
+
+    Keys: ``clean_err``, ``fgsm_err``, ``pgd_err`` and, for each, ``*_class_mean``,
+    ``*_class_sd``, ``*_class_worst``; also ``n_test`` and ``n_attacked``.
+    """
+    metrics: dict[str, float] = {"n_test": int(len(pred.y)), "n_attacked": int(pred.attacked.sum())}
+    per_class: dict[str, np.ndarray] = {}
+    a = pred.attacked
+    for name, y, p in (("clean", pred.y, pred.clean), ("fgsm", pred.y[a], pred.fgsm[a]), ("pgd", pred.y[a], pred.pgd[a])):
+        errs = per_class_error(y, p, num_classes)
+        per_class[name] = errs
+        metrics[f"{name}_err"] = error_pct(y, p)
+        for stat, value in class_stats(errs).items():
+            metrics[f"{name}_class_{stat}"] = value
+    return metrics, per_class

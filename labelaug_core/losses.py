@@ -1,0 +1,64 @@
+"""Label augmentation (Amerehi & Healy, "Narrowing Class-Wise Robustness Gaps in
+Adversarial Training", Eq. 3-4).
+
+A network with K + M outputs is trained towards the soft target
+``concat[(1 - delta) * onehot_K(y), delta * onehot_M(op)]`` for an image transformed by
+operation ``op`` (here op 0 = the adversarial perturbation), and towards the plain
+one-hot class for an untransformed image (``op = -1``).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from labelaug_core.errors import ConfigError
+
+
+def augmented_targets(
+    y: torch.Tensor, op: torch.Tensor, num_classes: int, num_ops: int, delta: float
+) -> torch.Tensor:
+    """Soft targets of label augmentation.
+
+    Args:
+        y: (B,) int64 class labels in [0, K).
+        op: (B,) int64 operation labels in [0, M), or -1 for an untransformed image.
+        num_classes: K.  num_ops: M >= 0.  delta: weight of the operation label, [0, 1).
+
+    Returns:
+        (B, K + M) float32 targets; each row sums to 1.
+    """
+    if not 0 <= delta < 1:
+        raise ConfigError(f"delta must be in [0, 1); got {delta}")
+    if y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+        raise ConfigError(f"y must be class labels in [0, {num_classes}); got range [{int(y.min())}, {int(y.max())}]")
+    if op.numel() and (int(op.min()) < -1 or int(op.max()) >= num_ops):
+        raise ConfigError(f"op must be -1 (clean) or in [0, {num_ops}); got range [{int(op.min())}, {int(op.max())}]")
+    width = num_classes + num_ops
+    transformed = (op >= 0).unsqueeze(1).float()
+    class_part = F.one_hot(y, width).float() * (1 - delta * transformed)
+    op_part = F.one_hot(op.clamp(min=0) + num_classes, width).float() * (delta * transformed)
+    return class_part + op_part
+
+
+def label_augmentation_loss(
+    logits: torch.Tensor,
+    y: torch.Tensor,
+    op: torch.Tensor,
+    num_classes: int,
+    num_ops: int,
+    delta: float,
+) -> torch.Tensor:
+    """Mean cross-entropy over all K + M logits against :func:`augmented_targets`.
+
+    Args:
+        logits: (B, K + M).  y, op, num_classes, num_ops, delta: as :func:`augmented_targets`.
+
+    With ``delta = 0`` (or only clean images) this is exactly ``F.cross_entropy(logits, y)``;
+    with M = 0 it is plain cross-entropy on a K-output model.
+    """
+    if logits.shape[1] != num_classes + num_ops:
+        raise ConfigError(f"logits must have K + M = {num_classes + num_ops} columns; got {logits.shape[1]}")
+    if delta == 0 or num_ops == 0 or not bool((op >= 0).any()):
+        return F.cross_entropy(logits, y)
+    targets = augmented_targets(y, op, num_classes, num_ops, delta)
+    return F.cross_entropy(logits, targets.to(logits.dtype))
