@@ -74,11 +74,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_train(args) -> int:
+    from labelaug_core.distributed import process_group
     from labelaug_core.runs import ensure_run
 
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None}
     config = TrainConfig.from_dict(values).resolved()
-    run_dir = ensure_run(config, args.runs_dir, data_dir=args.data_dir, device=args.device, progress=not args.no_progress)
+    # Under torchrun every rank trains its shard; rank 0 alone writes, evaluates and prints.
+    with process_group(args.device) as me:
+        ranks = {} if me.world_size == 1 else {"rank": me.rank, "world_size": me.world_size}
+        device = args.device if me.world_size == 1 else str(me.device)
+        run_dir = ensure_run(config, args.runs_dir, data_dir=args.data_dir, device=device,
+                             progress=not args.no_progress, **ranks)
+    if not me.is_main:
+        return 0
     metrics = json.loads((run_dir / "metrics.json").read_text())
     print(f"{run_dir}: clean {metrics['clean_err']:.2f}%  PGD-{metrics['eval_steps']} {metrics['pgd_err']:.2f}% error")
     return 0

@@ -113,3 +113,32 @@ def summarize(pred: Predictions, num_classes: int) -> tuple[dict[str, float], di
         for stat, value in class_stats(errs).items():
             metrics[f"{name}_class_{stat}"] = value
     return metrics, per_class
+
+
+def error_curve(
+    model, x: torch.Tensor, y: torch.Tensor, *, eps_values=(), steps_values=(), eps: float | None = None, steps: int = 10,
+) -> list[dict[str, float]]:
+    """PGD error (percent) of ``model`` on (x, y) as eps varies (at ``steps``) or as steps vary (at ``eps``).
+
+    x: (N, C, H, W) in [0, 1]; y: (N,). FGSM error is included for each point of the eps sweep.
+    Returns rows ``{"eps", "steps", "pgd_err", "fgsm_err"}``; alpha = 2.5 * eps / steps.
+    """
+    rows = []
+    points = [(e, steps) for e in eps_values] + [(eps, s) for s in steps_values]
+    for e, s in points:
+        with torch.no_grad():
+            clean = model(x)[:, : model.num_classes].argmax(1)
+        if e == 0:
+            pgd_pred = fgsm_pred = clean
+        else:
+            x_pgd = pgd(model, x, y, e, 2.5 * e / s, s)
+            x_fgsm = fgsm(model, x, y, e)
+            with torch.no_grad():
+                pgd_pred = model(x_pgd)[:, : model.num_classes].argmax(1)
+                fgsm_pred = model(x_fgsm)[:, : model.num_classes].argmax(1)
+        rows.append({
+            "eps": float(e), "steps": int(s),
+            "pgd_err": 100.0 * (pgd_pred != y).float().mean().item(),
+            "fgsm_err": 100.0 * (fgsm_pred != y).float().mean().item(),
+        })
+    return rows

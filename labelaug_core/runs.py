@@ -213,3 +213,27 @@ def evaluate_again(
     out.mkdir(exist_ok=True)
     write_json_atomic(out / f"pgd{steps}-{attack_logits}-n{subset}.json", metrics)
     return metrics
+
+
+def find_run(config: TrainConfig, runs_dir: Path | str = "runs") -> Run:
+    """The finished run of ``config`` in ``runs_dir``; a ConfigError saying how to make it if absent.
+
+    Notebooks use this (never :func:`ensure_run`): the book renders runs, it does not train.
+    """
+    run_dir = Path(runs_dir) / config.run_id
+    if not is_finished(run_dir):
+        raise ConfigError(
+            f"run {config.run_id} is not in {runs_dir}; make it with 'labelaug book' (its plan lists it) "
+            f"or 'labelaug train' with the same settings"
+        )
+    return load_run(run_dir)
+
+
+def find_runs(
+    runs_dir: Path | str, seeds: list[int], methods: tuple[str, ...] = ("std", "adv", "advplus"), **settings
+) -> dict[str, list[Run]]:
+    """Finished runs of each method over ``seeds``, the other TrainConfig fields from ``settings``."""
+    return {
+        method: [find_run(TrainConfig.from_dict(settings | {"method": method, "seed": seed}), runs_dir) for seed in seeds]
+        for method in methods
+    }

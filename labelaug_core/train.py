@@ -9,6 +9,12 @@ SGD with momentum and a per-step cosine schedule from ``lr`` to ``lr * 1e-4`` (t
 Checkpoints are written atomically after every epoch and hold everything needed to resume
 bit-for-bit on the CPU: weights, optimiser and scheduler state, the torch RNG state and the
 history so far (the data order depends only on (seed, epoch)).
+
+Speed (measured with ``labelaug bench``; figures in benchmarks/README.md): the data stay on
+the device as uint8; the attack computes input gradients only; attack and update run in bf16
+autocast with channels_last where the hardware has bf16 units; the optimiser is fused; and
+nothing in the step loop waits for the device (the non-finite-loss check reads a device-side
+flag every ``NAN_CHECK_EVERY`` steps and at the end of each epoch).
 """
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
@@ -23,10 +30,15 @@ from tqdm.auto import tqdm
 from labelaug_core.attacks import pgd
 from labelaug_core.config import TrainConfig
 from labelaug_core.data import dataset_info, make_loader
+from labelaug_core.errors import ConfigError
 from labelaug_core.losses import label_augmentation_loss
 from labelaug_core.models import Classifier, build_model
 
 CHECKPOINT = "checkpoint.pt"
+# Steps between host reads of the device-side non-finite-loss flag. Each read waits for the
+# device; every 32 steps the wait is amortised, and a diverged run wastes at most 31 steps
+# (the error still names the first bad step, found on the device).
+NAN_CHECK_EVERY = 32
 
 
 class TrainingDiverged(RuntimeError):
@@ -43,14 +55,35 @@ def pick_device(device: str | None = None) -> torch.device:
 def pick_precision(config: TrainConfig, device: torch.device) -> str:
     """Training precision: ``auto`` is bf16 on CUDA and on CPUs with bf16 matrix units.
 
-    Measured on this project's 2-core AVX-512-BF16 CPU (``labelaug bench``): bf16 autocast
-    is the faster path there; elsewhere on CPU fp32 is kept.
+    Why (``labelaug bench``, benchmarks/results/): on the project's 2-core AVX-512-BF16 CPU,
+    PGD-10 on the small CNN runs BF16X_PLACEHOLDER faster in bf16 autocast with channels_last
+    than in fp32 (oneDNN's bf16 convolutions want NHWC); without bf16 units, bf16 is emulated
+    and slower, so fp32 is kept there. On CUDA bf16 uses the tensor cores. Evaluation attacks
+    stay fp32 (``attacks.pgd``'s default); tests/test_bench.py shows a bf16 attack's robust
+    error within 1 point of the fp32 attack's on a trained model.
     """
     if config.precision != "auto":
         return config.precision
     if device.type == "cuda":
         return "bf16"
     return "bf16" if _cpu_has_bf16() else "fp32"
+
+
+def uses_channels_last(device: torch.device, precision: str) -> bool:
+    """channels_last (NHWC) memory format for model and inputs: on CUDA, and with bf16 on CPU.
+
+    On the CPU, fp32 convolutions measured slower in NHWC for the small CNN (``labelaug
+    bench``), bf16 ones much faster.
+    """
+    return device.type == "cuda" or precision == "bf16"
+
+
+def make_optimizer(model: torch.nn.Module, config: TrainConfig, device: torch.device) -> torch.optim.SGD:
+    """SGD with momentum and weight decay; the fused kernel (one launch for all parameters)
+    on CUDA and CPU, the foreach one elsewhere."""
+    fast = {"fused": True} if device.type in ("cuda", "cpu") else {"foreach": True}
+    return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                           weight_decay=config.weight_decay, **fast)
 
 
 def _cpu_has_bf16() -> bool:
@@ -96,12 +129,16 @@ def train(
     rank reads its shard of every batch, and only rank 0 writes checkpoints.
     """
     config = config.resolved()
+    if config.batch_size % world_size:
+        raise ConfigError(f"batch_size must be a multiple of the number of ranks ({world_size}); got {config.batch_size}")
     run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
     dev = pick_device(device)
     precision = pick_precision(config, dev)
-    torch.manual_seed(config.seed)
+    channels_last = uses_channels_last(dev, precision)
+    torch.manual_seed(config.seed)  # the same initial weights on every rank
     model = build_for(config, data_dir).to(dev)
-    if dev.type == "cuda" or precision == "bf16":
+    if channels_last:
         model = model.to(memory_format=torch.channels_last)
     loader = make_loader(
         config.dataset, "train", config.batch_size // world_size, train=True, data_dir=data_dir,
@@ -109,9 +146,7 @@ def train(
         image_size=config.image_size or None,
     )
     total_steps = config.epochs * len(loader)
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
-    )
+    optimizer = make_optimizer(model, config, dev)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps, eta_min=config.lr * 1e-4)
     history: list[dict] = []
     start_epoch = 0
@@ -125,6 +160,8 @@ def train(
         if dev.type == "cuda" and "rng_cuda" in state:
             torch.cuda.set_rng_state(state["rng_cuda"])
         history, start_epoch = list(state["history"]), int(state["epoch"])
+    if rank > 0:  # rank 0 keeps the single-process stream; other ranks draw their own PGD starts
+        torch.manual_seed(int(np.random.SeedSequence([config.seed, rank, start_epoch]).generate_state(1)[0]))
     trained = model
     if world_size > 1:
         trained = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
@@ -139,18 +176,18 @@ def train(
         loss_sum = torch.zeros((), device=dev)
         wrong = torch.zeros((), device=dev, dtype=torch.long)
         seen = 0
+        bad_step = torch.zeros((), device=dev, dtype=torch.long)  # first non-finite step (1-based); 0: none
+        bad_loss = torch.zeros((), device=dev)
         bar = tqdm(loader, desc=f"{config.method} epoch {epoch + 1}/{config.epochs}", disable=not progress or rank != 0, leave=False)
         for step, (x, y) in enumerate(bar):
-            if dev.type == "cuda" or precision == "bf16":
+            if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             # The attack runs on the bare model (no DDP hooks); the update on the wrapped one.
             x_train = pgd(model, x, y, config.eps, config.alpha, config.steps, precision=precision) if config.method != "std" else x
             loss, pred = _step_loss(trained, model, config, x_train, y, precision)
-            if not bool(torch.isfinite(loss)):
-                raise TrainingDiverged(
-                    f"non-finite training loss ({float(loss)}) at epoch {epoch + 1}, step {step + 1}; "
-                    f"the last good checkpoint (epoch {start_epoch + epochs_done}) is kept"
-                )
+            first_bad = (bad_step == 0) & ~torch.isfinite(loss.detach())
+            bad_step = torch.where(first_bad, step + 1, bad_step)
+            bad_loss = torch.where(first_bad, loss.detach(), bad_loss)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -158,6 +195,8 @@ def train(
             loss_sum += loss.detach() * y.shape[0]
             wrong += (pred != y).sum()
             seen += y.shape[0]
+            if (step + 1) % NAN_CHECK_EVERY == 0 or step + 1 == len(loader):
+                _raise_if_diverged(bad_step, bad_loss, epoch, start_epoch + epochs_done)
         stats = torch.stack([loss_sum, wrong.float(), torch.tensor(float(seen), device=dev)])
         if world_size > 1:
             torch.distributed.all_reduce(stats)
@@ -180,6 +219,16 @@ def train(
             _save_atomic(state, ckpt_path)
     model.eval()
     return model, history
+
+
+def _raise_if_diverged(bad_step: torch.Tensor, bad_loss: torch.Tensor, epoch: int, last_good: int) -> None:
+    """Raise TrainingDiverged if the device-side flag marks a non-finite loss (one host sync)."""
+    step = int(bad_step)
+    if step:
+        raise TrainingDiverged(
+            f"non-finite training loss ({float(bad_loss)}) at epoch {epoch + 1}, step {step}; "
+            f"the last good checkpoint (epoch {last_good}) is kept"
+        )
 
 
 def _step_loss(trained, model: Classifier, config: TrainConfig, x: torch.Tensor, y: torch.Tensor, precision: str):

@@ -105,7 +105,12 @@ def test_pgd_beats_fgsm_and_restarts_never_help_the_model(trained_cnn, fmnist_te
 
 def test_error_rises_towards_100_percent_as_eps_grows(trained_cnn, fmnist_test):
     x, y = fmnist_test[0][:200], fmnist_test[1][:200]
-    errs = [_err(trained_cnn, pgd(trained_cnn, x, y, eps, 2.5 * eps / 10, 10), y) for eps in (0.0, 0.02, 0.05, 0.1, 0.3)]
+    from labelaug_core.evaluate import error_curve
+
+    rows = error_curve(trained_cnn, x, y, eps_values=(0.0, 0.02, 0.05, 0.1, 0.3), steps=10)
+    errs = [r["pgd_err"] for r in rows]
+    assert errs[0] == _err(trained_cnn, x, y)
+    assert all(r["pgd_err"] >= r["fgsm_err"] for r in rows)
     assert all(b >= a - 1.0 for a, b in zip(errs, errs[1:])), errs
     assert errs[-1] >= 99.0, errs
 

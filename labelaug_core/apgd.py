@@ -1,0 +1,354 @@
+"""Auto-PGD and a worst-case ensemble of white-box attacks.
+
+APGD is the step-size-free PGD of Croce & Hein 2020, "Reliable evaluation of adversarial
+robustness with an ensemble of diverse parameter-free attacks" (ICML), the core of
+AutoAttack: gradient steps with momentum 0.75, a per-example step size that starts at
+2 * eps and is halved at checkpoints where the loss stopped rising (restarting from the
+best point found), and per-example tracking of the best loss and of any point that fools
+the model. APGD-CE maximises the cross-entropy; APGD-T maximises the targeted
+difference-of-logits-ratio (DLR) loss towards each of the ``n_target_classes`` classes the
+clean logits rank highest after the label.
+
+Threat model as in :mod:`labelaug_core.attacks`: images and ``eps`` on the [0, 1] pixel
+scale, the loss on the first K logits (``logits="classes"``) or on all K + M
+(``logits="all"``); an example is fooled when the argmax of its first K logits is not its
+label. Attacks run the model in eval mode with frozen parameters and restore both.
+"""
+from __future__ import annotations
+
+import math
+import re
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from labelaug_core.attacks import LOGITS, NORMS, attack_mode, pgd
+from labelaug_core.errors import ConfigError
+
+LOSSES = ("ce", "dlr", "dlr-targeted")
+DEFAULT_ENSEMBLE = ("pgd-40", "pgd-40-restarts", "apgd-ce", "apgd-t")
+_MEMBER = re.compile(r"^(pgd-(?P<steps>[1-9][0-9]*)(?P<restarts>-restarts)?|apgd-ce|apgd-dlr|apgd-t)$")
+
+
+def dlr_loss(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Difference-of-logits-ratio loss (Croce & Hein 2020, Eq. 5), per example.
+
+    ``-(z_y - max_{i != y} z_i) / (z_pi1 - z_pi3)`` with ``z_pi`` the logits sorted in
+    decreasing order. Invariant to shifting and positive scaling of the logits, so it
+    does not saturate like the cross-entropy. z: (B, L) logits, L >= 3; y: (B,) in [0, L).
+    Returns (B,) (at least float32), in [-1, 0] for a correctly classified example.
+    """
+    z = z.to(torch.promote_types(z.dtype, torch.float32))
+    top = z.sort(dim=1, descending=True).values
+    z_y = z.gather(1, y[:, None]).squeeze(1)
+    best_other = torch.where(z.argmax(1) == y, top[:, 1], top[:, 0])
+    return -(z_y - best_other) / (top[:, 0] - top[:, 2] + 1e-12)
+
+
+def dlr_targeted_loss(z: torch.Tensor, y: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Targeted DLR loss (Croce & Hein 2020, Eq. 6), per example.
+
+    ``-(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2)``. z: (B, L) logits, L >= 4;
+    y, target: (B,) in [0, L). Returns (B,) (at least float32); positive once z_t exceeds z_y.
+    """
+    z = z.to(torch.promote_types(z.dtype, torch.float32))
+    top = z.sort(dim=1, descending=True).values
+    z_y = z.gather(1, y[:, None]).squeeze(1)
+    z_t = z.gather(1, target[:, None]).squeeze(1)
+    return -(z_y - z_t) / (top[:, 0] - 0.5 * (top[:, 2] + top[:, 3]) + 1e-12)
+
+
+def checkpoints(steps: int) -> list[int]:
+    """Iterations after which APGD may halve the step size (Croce & Hein 2020, Sec. 3.2).
+
+    ``w_j = ceil(p_j * steps)`` with ``p_0 = 0``, ``p_1 = 0.22`` and
+    ``p_{j+1} = p_j + max(p_j - p_{j-1} - 0.03, 0.06)``: intervals of 22% of the budget,
+    shrinking by 3% per checkpoint down to 6%. Computed in integer steps as the authors'
+    code does, which gives ``[22, 41, 57, 70, 80, 87, 93, 99]`` for 100 steps.
+    """
+    interval, shortest, shrink = max(int(0.22 * steps), 1), max(int(0.06 * steps), 1), max(int(0.03 * steps), 1)
+    points, at = [], interval
+    while at <= steps:
+        points.append(at)
+        interval = max(interval - shrink, shortest)
+        at += interval
+    return points
+
+
+def _view(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return v.view(-1, *([1] * (like.dim() - 1)))
+
+
+def _l2(v: torch.Tensor) -> torch.Tensor:
+    return _view(v.flatten(1).norm(dim=1), v)
+
+
+def _project(x_new: torch.Tensor, x: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
+    if norm == "linf":
+        return torch.minimum(torch.maximum(x_new, x - eps), x + eps).clamp(0, 1)
+    delta = x_new - x
+    delta = delta * torch.clamp(eps / (_l2(delta) + 1e-12), max=1.0)
+    return (x + delta).clamp(0, 1)
+
+
+def _losses(model, x_adv, y, loss, target, logits):
+    """Per-example loss (B,), its input gradient and which examples are fooled."""
+    x_adv = x_adv.detach().requires_grad_(True)
+    with torch.enable_grad():
+        out = model(x_adv)
+        z = out[:, : model.num_classes] if logits == "classes" else out
+        if loss == "ce":
+            per_example = F.cross_entropy(z.float(), y, reduction="none")
+        elif loss == "dlr":
+            per_example = dlr_loss(z, y)
+        else:
+            per_example = dlr_targeted_loss(z, y, target)
+    # Summed so that each example's gradient is its own loss's gradient.
+    (grad,) = torch.autograd.grad(per_example.sum(), x_adv)
+    fooled = out[:, : model.num_classes].argmax(1) != y
+    return per_example.detach(), grad.detach(), fooled.detach()
+
+
+def _apgd_run(model, x, y, eps, steps, loss, target, norm, logits, rho, generator):
+    """One APGD run from a random start. Returns (x_fooling, fooled, x_best, loss_best)."""
+    if norm == "linf":
+        t = 2 * torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) - 1
+        t = t / _view(t.flatten(1).abs().amax(1), t)
+    else:
+        t = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        t = t / (_l2(t) + 1e-12)
+    x_adv = (x + eps * t).clamp(0, 1)
+
+    current, grad, fooled = _losses(model, x_adv, y, loss, target, logits)
+    x_fooling = x_adv.clone()
+    x_best, loss_best, grad_best = x_adv.clone(), current.clone(), grad.clone()
+    history = [current]  # loss at x^(0), x^(1), ...: the oscillation test counts its rises
+    step = _view(torch.full((len(x),), 2.0 * eps, device=x.device, dtype=x.dtype), x)
+    x_old = x_adv.clone()
+    checks, last_check = set(checkpoints(steps)), 0
+    best_at_last_check = loss_best.clone()
+    halved_last_check = torch.ones_like(fooled)
+
+    for i in range(steps):
+        momentum = 0.75 if i > 0 else 1.0
+        direction = grad.sign() if norm == "linf" else grad / (_l2(grad) + 1e-12)
+        z = _project(x_adv + step * direction, x, eps, norm)
+        x_new = _project(x_adv + momentum * (z - x_adv) + (1 - momentum) * (x_adv - x_old), x, eps, norm)
+        x_old, x_adv = x_adv, x_new
+
+        current, grad, now_fooled = _losses(model, x_adv, y, loss, target, logits)
+        x_fooling[now_fooled] = x_adv[now_fooled]
+        fooled |= now_fooled
+        improved = current > loss_best
+        x_best[improved], grad_best[improved], loss_best[improved] = x_adv[improved], grad[improved], current[improved]
+        history.append(current)
+
+        if i + 1 in checks:
+            window = torch.stack(history[last_check : i + 2])
+            rises = (window[1:] > window[:-1]).sum(0)
+            # Condition 1: the loss rose in at most a fraction rho of the steps since the last
+            # checkpoint; condition 2: the step was not halved last time and the best loss
+            # has not improved since. "<=" as in the authors' code.
+            halve = (rises <= rho * (i + 1 - last_check)) | (~halved_last_check & (best_at_last_check >= loss_best))
+            halved_last_check, best_at_last_check, last_check = halve, loss_best.clone(), i + 1
+            step[halve] /= 2.0
+            x_adv[halve], grad[halve] = x_best[halve], grad_best[halve]
+
+    return x_fooling, fooled, x_best, loss_best
+
+
+def _validate_apgd(model, eps, steps, loss, norm, restarts, n_target_classes, logits, rho) -> None:
+    if eps < 0:
+        raise ConfigError(f"eps must be >= 0 (pixel units); got {eps}")
+    if steps < 1:
+        raise ConfigError(f"steps must be >= 1; got {steps}")
+    if loss not in LOSSES:
+        raise ConfigError(f"loss must be one of {', '.join(LOSSES)}; got {loss!r}")
+    if norm not in NORMS:
+        raise ConfigError(f"norm must be one of {', '.join(NORMS)}; got {norm!r}")
+    if restarts < 1:
+        raise ConfigError(f"restarts must be >= 1; got {restarts}")
+    if logits not in LOGITS:
+        raise ConfigError(f"logits must be one of {', '.join(LOGITS)}; got {logits!r}")
+    if not 0 < rho < 1:
+        raise ConfigError(f"rho must be in (0, 1); got {rho}")
+    k = model.num_classes
+    if loss == "dlr-targeted" and not 1 <= n_target_classes <= k - 1:
+        raise ConfigError(f"n_target_classes must be in [1, {k - 1}] (K - 1) for this model; got {n_target_classes}")
+    width = k if logits == "classes" else k + model.num_ops
+    need = 4 if loss == "dlr-targeted" else 3 if loss == "dlr" else 2
+    if width < need:
+        raise ConfigError(f"loss {loss!r} needs at least {need} logits; the model has {width} ({logits})")
+
+
+def apgd(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    steps: int = 100,
+    *,
+    loss: str = "ce",
+    norm: str = "linf",
+    restarts: int = 1,
+    n_target_classes: int = 9,
+    logits: str = "classes",
+    rho: float = 0.75,
+    seed: int = 0,
+) -> torch.Tensor:
+    """Auto-PGD (Croce & Hein 2020): APGD-CE, APGD-DLR or APGD-T.
+
+    Args:
+        model: returns (B, K + M) logits and has ``num_classes`` (K) and ``num_ops`` (M).
+        x: (B, C, H, W) images in [0, 1].  y: (B,) int64 labels in [0, K).
+        eps: radius of the ``norm`` ball, pixel units.
+        steps: gradient steps per run (the paper uses 100).
+        loss: ``"ce"`` (APGD-CE), ``"dlr"`` (untargeted DLR) or ``"dlr-targeted"`` (APGD-T:
+            one run of ``steps`` per target class and restart).
+        norm: ``"linf"`` (sign steps) or ``"l2"`` (normalised-gradient steps).
+        restarts: runs from fresh random starts; each attacks only the examples that
+            survived the previous ones.
+        n_target_classes: APGD-T targets, the classes ranked 2nd, 3rd, ... by the clean
+            logits among the first K (1 to K - 1; AutoAttack uses 9).
+        logits: ``"classes"`` computes the loss on the first K logits, ``"all"`` on all
+            K + M (the label and APGD-T's targets stay in the first K).
+        rho: the oscillation threshold of the step-size rule (0.75 in the paper).
+        seed: seeds a private ``torch.Generator`` for the random starts, so the result is
+            reproducible and the global random state is left untouched.
+
+    Returns:
+        x_adv: (B, C, H, W) in [0, 1] within ``eps`` of ``x``: for each example a point
+        that fools the model if one was found, else ``x`` itself if the clean image is
+        already misclassified, else the point of highest loss.
+    """
+    _validate_apgd(model, eps, steps, loss, norm, restarts, n_target_classes, logits, rho)
+    x, y = x.detach(), y.detach()
+    if eps == 0:
+        return x.clone()
+    generator = torch.Generator(device=x.device).manual_seed(seed)
+    with attack_mode(model):
+        with torch.no_grad():
+            clean = model(x)[:, : model.num_classes].float()
+        robust = clean.argmax(1) == y
+        # Ranked over the first K only, so a target is a class the prediction can become.
+        ranked = clean.argsort(dim=1, descending=True)
+        x_out = x.clone()
+        loss_out = torch.full((len(x),), -math.inf, device=x.device)
+        ranks = range(1, n_target_classes + 1) if loss == "dlr-targeted" else [None]
+        for rank in ranks:
+            for _ in range(restarts):
+                idx = robust.nonzero().squeeze(1)
+                if idx.numel() == 0:
+                    return x_out
+                target = None if rank is None else ranked[idx, rank]
+                x_fooling, fooled, x_best, loss_best = _apgd_run(
+                    model, x[idx], y[idx], eps, steps, loss, target, norm, logits, rho, generator
+                )
+                higher = ~fooled & (loss_best > loss_out[idx])
+                x_out[idx[higher]], loss_out[idx[higher]] = x_best[higher], loss_best[higher]
+                x_out[idx[fooled]] = x_fooling[fooled]
+                robust[idx[fooled]] = False
+    return x_out
+
+
+def _parse_member(name: str) -> re.Match:
+    match = _MEMBER.match(name)
+    if match is None:
+        raise ConfigError(
+            f"attacks: unknown member {name!r}; allowed: pgd-<steps>, pgd-<steps>-restarts, apgd-ce, apgd-dlr, apgd-t"
+        )
+    return match
+
+
+def _run_member(model, x, y, eps, name, norm, logits, apgd_steps, pgd_restarts, n_target_classes, seed):
+    match = _parse_member(name)
+    if match["steps"] is not None:
+        steps = int(match["steps"])
+        restarts = pgd_restarts if match["restarts"] else 1
+        # pgd draws its random starts from the global generator: fork it so the ensemble is
+        # reproducible from ``seed`` and leaves the caller's random state as it was.
+        devices = [x.device.index or 0] if x.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            return pgd(model, x, y, eps, 2.5 * eps / steps, steps, norm=norm, restarts=restarts, logits=logits)
+    loss = {"apgd-ce": "ce", "apgd-dlr": "dlr", "apgd-t": "dlr-targeted"}[name]
+    targets = min(n_target_classes, model.num_classes - 1)
+    return apgd(model, x, y, eps, apgd_steps, loss=loss, norm=norm, n_target_classes=targets, logits=logits, seed=seed)
+
+
+def ensemble_attack(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    *,
+    attacks: tuple[str, ...] = DEFAULT_ENSEMBLE,
+    norm: str = "linf",
+    logits: str = "classes",
+    apgd_steps: int = 100,
+    pgd_restarts: int = 5,
+    n_target_classes: int = 9,
+    cascade: bool = False,
+    seed: int = 0,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Per-example worst case over an ensemble of attacks, in the manner of AutoAttack.
+
+    An example is an error if it is misclassified clean or if any member fools it.
+
+    Args:
+        model, x, y, eps, norm, logits: as :func:`apgd`.
+        attacks: members, in order: ``"pgd-<steps>"`` (PGD with one random start and
+            ``alpha = 2.5 * eps / steps``), ``"pgd-<steps>-restarts"`` (same, ``pgd_restarts``
+            starts), ``"apgd-ce"``, ``"apgd-dlr"``, ``"apgd-t"`` (``apgd_steps`` steps; APGD-T
+            with ``min(n_target_classes, K - 1)`` targets).
+        cascade: attack with each member only the examples no earlier member fooled
+            (AutoAttack's standard mode: faster; a member's ``fooled_by`` entry then counts only
+            the examples it newly fooled). False runs every member on every example.
+        seed: seeds every member (APGD's private generator; PGD's forked global generator).
+
+    Returns:
+        x_worst: (B, C, H, W) in [0, 1] within ``eps`` of ``x``: the first member's output
+        that fools the model, ``x`` for an example misclassified clean that no member's
+        output fools, else the first member's output.
+        fooled_by: ``"clean"`` and each member name -> (B,) bool, True where that example is
+        an error (clean mistakes count for every member). The worst-case error is
+        ``100 * torch.stack(list(fooled_by.values())).any(0).float().mean()``, and
+        ``predict(model, x_worst) != y`` equals that ``any``.
+    """
+    if not attacks:
+        raise ConfigError("attacks must name at least one member")
+    if len(set(attacks)) != len(attacks):
+        raise ConfigError(f"attacks must not repeat a member; got {list(attacks)}")
+    for name in attacks:
+        _parse_member(name)
+    x, y = x.detach(), y.detach()
+    with attack_mode(model), torch.no_grad():
+        clean_wrong = model(x)[:, : model.num_classes].argmax(1) != y
+    fooled_by = {"clean": clean_wrong.clone()}
+    x_worst, first = x.clone(), None
+    done = clean_wrong.clone()
+    for name in attacks:
+        idx = (~done).nonzero().squeeze(1) if cascade else torch.arange(len(x), device=x.device)
+        wrong = torch.zeros_like(done)
+        if idx.numel() > 0:
+            adv = _run_member(model, x[idx], y[idx], eps, name, norm, logits, apgd_steps, pgd_restarts, n_target_classes, seed)
+            with attack_mode(model), torch.no_grad():
+                wrong[idx] = model(adv)[:, : model.num_classes].argmax(1) != y[idx]
+            if first is None:
+                first = x.clone()
+                first[idx] = adv
+            x_worst[idx] = torch.where(_view(wrong[idx] & ~done[idx], adv), adv, x_worst[idx])
+        done |= wrong
+        fooled_by[name] = wrong | clean_wrong
+    if first is not None:
+        x_worst[~done] = first[~done]
+    return x_worst, fooled_by
+
+
+def ensemble_errors(fooled_by: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Error (percent) per entry of :func:`ensemble_attack`'s ``fooled_by``, plus ``"worst"``
+    (an example counts if any entry marks it)."""
+    errors = {name: 100.0 * float(f.float().mean()) for name, f in fooled_by.items()}
+    errors["worst"] = 100.0 * float(torch.stack(list(fooled_by.values())).any(0).float().mean())
+    return errors

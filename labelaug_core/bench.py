@@ -1,0 +1,402 @@
+"""Speed benchmarks (``labelaug bench``): this project's PGD and adversarial training against
+what a user would otherwise write, and against the machine's limit.
+
+Measured side by side in one process, on the same model, batch and inputs:
+
+- **PGD-10 throughput** (L-inf, eps 8/255, alpha 2/255, one random start; images/s) of this
+  project's ``attacks.pgd`` in fp32 and on its fast path (the precision and memory format that
+  training uses on this device: bf16 autocast + channels_last on CUDA and on CPUs with bf16
+  units), ``torchattacks.PGD`` and ART's ``ProjectedGradientDescentPyTorch``; and the *floor*:
+  the same 10 forward + input-backward passes with nothing else (no loss bookkeeping, no
+  projection, no random start), in fp32 and on the fast path.
+- **One PGD-10 adversarial-training epoch** of the small CNN on a Fashion-MNIST subset:
+  ``train.train`` against the reference loop a user would write (fp32, a DataLoader over a
+  TensorDataset, torchattacks' PGD, SGD), on the same examples; and the floor of an epoch
+  (the passes and optimiser steps alone, on batches already on the device).
+- **The machine's limit**: each case's model FLOP/s (``torch.utils.flop_counter``: forward and
+  input-backward FLOPs of one attack step, times the steps) as a percentage of a measured
+  matmul peak of the same precision.
+
+Timing: every case is warmed up once (oneDNN/cuDNN pick their kernels on the first call),
+then the cases run round-robin ``repeats`` times and the median is reported, so load from other
+processes on a shared machine hits every case alike. On CUDA: CUDA events and
+``torch.cuda.synchronize``. The result JSON records device, versions, git commit and load
+average; benchmarks/README.md explains how to read it.
+"""
+from __future__ import annotations
+
+import copy
+import datetime
+import json
+import os
+import platform
+import re
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+from labelaug_core import __version__
+from labelaug_core.attacks import attack_mode, pgd
+from labelaug_core.config import TrainConfig
+from labelaug_core.models import build_model
+from labelaug_core.train import make_optimizer, pick_device, pick_precision, train, uses_channels_last
+
+EPS, ALPHA, STEPS = 8 / 255, 2 / 255, 10  # PGD-10 as in CIFAR adversarial training (Madry; Rice et al.)
+FMNIST_EPS = 0.1  # the epoch benchmark trains Fashion-MNIST at its default radius (config.DATASET_DEFAULTS)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One attack benchmark: ``model`` on (batch, channels, size, size) synthetic inputs in [0, 1]."""
+
+    model: str
+    channels: int
+    image_size: int
+    batch: int
+    repeats: int
+
+
+# Sizes per device kind. On the 2-core CPU the large models get small batches and one or two
+# repeats so that the whole `labelaug bench` stays under 5 minutes; on CUDA the usual batches.
+WORKLOADS = {
+    "cpu": (Workload("small-cnn", 1, 28, 128, 5), Workload("preact-resnet18", 3, 32, 8, 2),
+            Workload("resnet50", 3, 224, 2, 1)),
+    "cuda": (Workload("small-cnn", 1, 28, 128, 10), Workload("preact-resnet18", 3, 32, 128, 5),
+             Workload("resnet50", 3, 224, 64, 3)),
+    "quick": (Workload("small-cnn", 1, 28, 32, 1),),
+}
+# Training examples of the epoch benchmark (a multiple of the batch of 128) and its repeats.
+EPOCH_IMAGES = {"cpu": (2048, 3), "cuda": (60000, 3), "quick": (256, 1)}
+
+
+# --- timing -------------------------------------------------------------------------------------
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_once(fn: Callable[[], object], device: torch.device) -> float:
+    """Seconds of one call of ``fn``: CUDA events on the GPU (all queued work included), wall clock on the CPU."""
+    if device.type == "cuda":
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        torch.cuda.synchronize(device)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / 1000
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def interleaved(cases: dict[str, Callable[[], object]], device: torch.device, repeats: int,
+                warmup: dict[str, Callable[[], object]] | None = None) -> dict[str, list[float]]:
+    """Seconds per call of every case: each warmed up once (``warmup[name]`` if given, else the
+    case itself), then all run round-robin ``repeats`` times."""
+    for name, fn in cases.items():
+        (warmup or {}).get(name, fn)()
+    _sync(device)
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(repeats):
+        for name, fn in cases.items():
+            times[name].append(time_once(fn, device))
+    return times
+
+
+# --- the attack cases ---------------------------------------------------------------------------
+
+
+def floor_passes(model: torch.nn.Module, x: torch.Tensor, steps: int, precision: str) -> None:
+    """``steps`` forward + input-backward passes and nothing else: the least any PGD-``steps`` costs."""
+    with attack_mode(model):
+        x = x.detach().requires_grad_(True)
+        for _ in range(steps):
+            with torch.enable_grad(), torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+                out = model(x)
+            torch.autograd.grad(out.float().sum(), x)
+
+
+def pass_flops(model: torch.nn.Module, x: torch.Tensor) -> int:
+    """FLOPs of one forward + input-backward pass of ``model`` on the batch ``x`` (weights frozen)."""
+    with attack_mode(model), FlopCounterMode(display=False) as counter:
+        xr = x.detach().requires_grad_(True)
+        with torch.enable_grad():
+            torch.autograd.grad(model(xr).sum(), xr)
+    return counter.get_total_flops()
+
+
+def _optional(name: str):
+    """An installed module, else None (torchattacks and ART are the ``bench`` extra)."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+def attack_cases(model, x: torch.Tensor, y: torch.Tensor, steps: int, fast_precision: str):
+    """``{name: (fn(steps), precision)}`` of the attack cases on one model and batch."""
+    device = x.device
+    layout = torch.channels_last if uses_channels_last(device, fast_precision) else torch.contiguous_format
+    fast_model = copy.deepcopy(model).to(memory_format=layout)
+    x_fast = x.contiguous(memory_format=layout)
+    cases = {
+        "labelaug fp32": (lambda s: pgd(model, x, y, EPS, ALPHA, s), "fp32"),
+        "labelaug fast": (lambda s: pgd(fast_model, x_fast, y, EPS, ALPHA, s, precision=fast_precision), fast_precision),
+    }
+    torchattacks = _optional("torchattacks")
+    if torchattacks is not None:
+        ta = torchattacks.PGD(model, eps=EPS, alpha=ALPHA, steps=steps, random_start=True)
+
+        def run_ta(s):
+            ta.steps = s
+            return ta(x, y)
+        cases["torchattacks.PGD"] = (run_ta, "fp32")
+    if _optional("art") is not None:
+        from art.attacks.evasion import ProjectedGradientDescentPyTorch
+        from art.estimators.classification import PyTorchClassifier
+
+        classifier = PyTorchClassifier(
+            model=model, loss=torch.nn.CrossEntropyLoss(), input_shape=tuple(x.shape[1:]), nb_classes=model.num_classes,
+            clip_values=(0.0, 1.0), device_type="gpu" if device.type == "cuda" else "cpu",
+        )
+        art_pgd = ProjectedGradientDescentPyTorch(classifier, norm=np.inf, eps=EPS, eps_step=ALPHA, max_iter=steps,
+                                                  num_random_init=1, batch_size=len(x), verbose=False)
+
+        def run_art(s):  # tensors in, tensors out: the host round trip is part of using ART
+            art_pgd.max_iter = s
+            return torch.from_numpy(art_pgd.generate(x.cpu().numpy(), y.cpu().numpy())).to(device)
+        cases["ART PGD"] = (run_art, "fp32")
+    cases["floor fp32"] = (lambda s: floor_passes(model, x, s, "fp32"), "fp32")
+    cases["floor fast"] = (lambda s: floor_passes(fast_model, x_fast, s, fast_precision), fast_precision)
+    return cases
+
+
+def bench_attacks(work: Workload, device: torch.device, fast_precision: str, peaks: dict[str, float]) -> dict:
+    """PGD-10 of every attack case on ``work``; one row per case with images/s, ratios and % of peak."""
+    torch.manual_seed(0)
+    model = build_model(work.model, 10, 0, channels=work.channels, image_size=work.image_size).to(device).eval()
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(work.batch, work.channels, work.image_size, work.image_size, generator=g).to(device)
+    y = torch.randint(0, 10, (work.batch,), generator=g).to(device)
+    cases = attack_cases(model, x, y, STEPS, fast_precision)
+    times = interleaved({n: (lambda f=f: f(STEPS)) for n, (f, _) in cases.items()}, device, work.repeats,
+                        warmup={n: (lambda f=f: f(1)) for n, (f, _) in cases.items()})  # one step builds every kernel
+    flops = STEPS * pass_flops(model, x)
+    median = {n: statistics.median(t) for n, t in times.items()}
+    rows = []
+    for name, (_, precision) in cases.items():
+        floor = median["floor fast" if precision == fast_precision and "fast" in name else "floor fp32"]
+        row = {
+            "case": name, "precision": precision, "median_s": median[name], "times_s": times[name],
+            "images_per_s": work.batch / median[name], "pct_of_floor": 100 * floor / median[name],
+            "tflops_per_s": flops / median[name] / 1e12, "pct_of_peak": 100 * flops / median[name] / peaks[precision],
+        }
+        for ref in ("torchattacks.PGD", "ART PGD"):
+            if ref in median:
+                row[f"x_{ref}"] = median[ref] / median[name]
+        rows.append(row)
+    return {"model": work.model, "input": [work.batch, work.channels, work.image_size, work.image_size],
+            "steps": STEPS, "eps": EPS, "alpha": ALPHA, "repeats": work.repeats, "flops_per_attack": flops, "rows": rows}
+
+
+# --- the epoch ------------------------------------------------------------------------------------
+
+
+def reference_epoch(images: torch.Tensor, labels: torch.Tensor, config: TrainConfig, device: torch.device) -> float:
+    """Seconds of one PGD adversarial-training epoch as a user would write it with torchattacks:
+    fp32, a DataLoader over a TensorDataset of float images, SGD + cosine schedule.
+
+    images: (N, 1, 28, 28) uint8; labels: (N,) int64. Model building is not timed (as in ``train``).
+    """
+    import torchattacks
+
+    torch.manual_seed(config.seed)
+    model = build_model("small-cnn", 10, 0, channels=1, image_size=28).to(device)
+    data = torch.utils.data.TensorDataset(images.float() / 255, labels)
+    loader = torch.utils.data.DataLoader(data, batch_size=config.batch_size, shuffle=True, drop_last=True)
+    attack = torchattacks.PGD(model, eps=config.eps, alpha=config.alpha, steps=config.steps, random_start=True)
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=len(loader))
+    _sync(device)
+    started = time.perf_counter()
+    model.train()
+    for x, y in loader:
+        x, y = x.to(device), y.to(device)
+        loss = F.cross_entropy(model(attack(x, y)), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+    _sync(device)
+    return time.perf_counter() - started
+
+
+def floor_epoch(images: torch.Tensor, labels: torch.Tensor, config: TrainConfig, device: torch.device) -> float:
+    """Seconds of the passes of one epoch alone, on the fast path: per batch ``steps`` forward +
+    input-backward passes, one forward + full backward and a fused optimiser step."""
+    precision = pick_precision(config, device)
+    layout = torch.channels_last if uses_channels_last(device, precision) else torch.contiguous_format
+    torch.manual_seed(config.seed)
+    model = build_model("small-cnn", 10, 0, channels=1, image_size=28).to(device).to(memory_format=layout)
+    optimizer = make_optimizer(model, config, device)
+    b = config.batch_size
+    batches = [((images[i:i + b].to(device).float() / 255).contiguous(memory_format=layout), labels[i:i + b].to(device))
+               for i in range(0, len(images) - b + 1, b)]
+    _sync(device)
+    started = time.perf_counter()
+    for x, y in batches:
+        floor_passes(model, x, config.steps, precision)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            out = model(x)
+        loss = F.cross_entropy(out.float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    _sync(device)
+    return time.perf_counter() - started
+
+
+def bench_epoch(n_images: int, repeats: int, device: torch.device, data_dir: str | None) -> dict:
+    """One PGD-10 adversarial-training epoch of the small CNN on ``n_images`` Fashion-MNIST examples."""
+    from labelaug_core.data import balanced_subset, load_arrays
+
+    config = TrainConfig(dataset="fashion-mnist", method="adv", epochs=1, train_subset=n_images, batch_size=128,
+                         steps=STEPS, eps=FMNIST_EPS).resolved()
+    images, labels = load_arrays("fashion-mnist", "train", data_dir)
+    keep = balanced_subset(labels, n_images)  # the examples train() uses
+    images, labels = images[keep], labels[keep]
+    warm = dict(train_subset=2 * config.batch_size)
+
+    def ours(cfg: TrainConfig) -> float:
+        with tempfile.TemporaryDirectory() as run_dir:
+            _, history = train(cfg, run_dir, data_dir=data_dir, device=str(device), progress=False)
+        return history[0]["epoch_time_s"]
+
+    cases = {
+        "labelaug train": (lambda: ours(config), lambda: ours(TrainConfig.from_dict(config.to_dict() | warm))),
+        "floor": (lambda: floor_epoch(images, labels, config, device),
+                  lambda: floor_epoch(images[:256], labels[:256], config, device)),
+    }
+    if _optional("torchattacks") is not None:
+        cases["reference loop"] = (lambda: reference_epoch(images, labels, config, device),
+                                   lambda: reference_epoch(images[:256], labels[:256], config, device))
+    for _, warmup in cases.values():
+        warmup()
+    seconds: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(repeats):  # the cases time themselves (setup excluded), round-robin
+        for name, (run, _) in cases.items():
+            seconds[name].append(run())
+    median = {n: statistics.median(s) for n, s in seconds.items()}
+    out = {"model": "small-cnn", "dataset": "fashion-mnist", "images": n_images, "batch": config.batch_size,
+           "steps": STEPS, "eps": FMNIST_EPS, "precision": pick_precision(config, device), "repeats": repeats,
+           "rows": [{"case": n, "median_s": median[n], "times_s": seconds[n], "images_per_s": n_images / median[n],
+                     "pct_of_floor": 100 * median["floor"] / median[n]} for n in cases]}
+    if "reference loop" in median:
+        out["speedup_vs_reference"] = median["reference loop"] / median["labelaug train"]
+    return out
+
+
+# --- the machine ---------------------------------------------------------------------------------
+
+
+def matmul_peak(device: torch.device, dtype: torch.dtype, n: int, repeats: int = 10) -> float:
+    """FLOP/s of an n x n matmul in ``dtype``: the best of ``repeats`` (a practical peak)."""
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    times = interleaved({"mm": lambda: a @ b}, device, repeats)["mm"]
+    return 2 * n**3 / min(times)
+
+
+def environment(device: torch.device, fast_precision: str) -> dict:
+    """Device, versions, git commit and load: what a result needs to be compared with another."""
+    import torchvision
+
+    from labelaug_core.runs import git_commit
+
+    env = {"device": device.type, "fast_precision": fast_precision, "threads": torch.get_num_threads(),
+           "cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+           "git_commit": git_commit(), "labelaug_core": __version__, "torch": torch.__version__,
+           "torchvision": torchvision.__version__, "numpy": np.__version__}
+    for module in ("torchattacks", "art"):
+        found = _optional(module)
+        env[module] = getattr(found, "__version__", "installed") if found else "not installed"
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
+    env["cpu"] = model.group(1) if model else platform.processor()
+    env["cpu_bf16"] = "avx512_bf16" in cpuinfo or "amx_bf16" in cpuinfo
+    if device.type == "cuda":
+        env.update(device_name=torch.cuda.get_device_name(device), cuda=torch.version.cuda,
+                   cudnn=torch.backends.cudnn.version())
+    return env
+
+
+def _table(result: dict) -> str:
+    lines = []
+    for a in result["attacks"]:
+        b, c, h, _ = a["input"]
+        lines.append(f"\nPGD-{a['steps']} on {a['model']} ({c}x{h}x{h}, batch {b}), median of {a['repeats']}")
+        lines.append(f"  {'case':18s} {'img/s':>9s} {'x torchatt.':>11s} {'x ART':>7s} {'% floor':>8s} {'TFLOP/s':>8s} {'% peak':>7s}")
+        for r in a["rows"]:
+            ta, art = r.get("x_torchattacks.PGD"), r.get("x_ART PGD")
+            lines.append(f"  {r['case']:18s} {r['images_per_s']:9.1f} {ta or float('nan'):11.2f} {art or float('nan'):7.2f} "
+                         f"{r['pct_of_floor']:8.1f} {r['tflops_per_s']:8.3f} {r['pct_of_peak']:7.1f}")
+    e = result["epoch"]
+    lines.append(f"\nOne PGD-{e['steps']} adversarial-training epoch, small CNN, {e['images']} Fashion-MNIST images, "
+                 f"batch {e['batch']}, median of {e['repeats']}")
+    lines.append(f"  {'case':18s} {'s':>8s} {'img/s':>9s} {'% floor':>8s}")
+    for r in e["rows"]:
+        lines.append(f"  {r['case']:18s} {r['median_s']:8.2f} {r['images_per_s']:9.1f} {r['pct_of_floor']:8.1f}")
+    if "speedup_vs_reference" in e:
+        lines.append(f"  labelaug train is {e['speedup_vs_reference']:.2f}x the reference loop")
+    return "\n".join(lines)
+
+
+def run_benchmarks(out_dir: str, quick: bool = False, *, device: str | None = None, data_dir: str | None = None) -> dict:
+    """Run every benchmark on ``device`` (default: CUDA if available), print the table, and write
+    ``out_dir/<device>-<date>[-quick].json``; return the result dict.
+
+    ``quick``: the small CNN only, one repeat, 256 training images (a smoke check, not a measurement).
+    """
+    dev = pick_device(device)
+    started, load_start = time.perf_counter(), os.getloadavg()
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # for every case alike: each picks its fastest kernels
+    fast_precision = pick_precision(TrainConfig(precision="auto"), dev)
+    kind = "quick" if quick else dev.type
+    n = 8192 if dev.type == "cuda" else 1024
+    peaks = {"fp32": matmul_peak(dev, torch.float32, n), "bf16": matmul_peak(dev, torch.bfloat16, n)}
+    result = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "quick": quick,
+              "env": environment(dev, fast_precision), "matmul_peak_tflops": {k: v / 1e12 for k, v in peaks.items()},
+              "attacks": [bench_attacks(w, dev, fast_precision, peaks) for w in WORKLOADS[kind]]}
+    result["epoch"] = bench_epoch(*EPOCH_IMAGES[kind], dev, data_dir or os.environ.get("LABELAUG_DATA"))
+    small = next(r for r in result["attacks"][0]["rows"] if r["case"] == "labelaug fast")
+    result["headline"] = {
+        "small_cnn_pgd10_fast_vs_torchattacks": small.get("x_torchattacks.PGD"),
+        "small_cnn_pgd10_fast_vs_art": small.get("x_ART PGD"),
+        "epoch_vs_reference_loop": result["epoch"].get("speedup_vs_reference"),
+    }
+    result["load_average"] = {"start": load_start, "end": os.getloadavg()}
+    result["wall_s"] = time.perf_counter() - started
+    name = "cpu" if dev.type == "cpu" else re.sub(r"[^a-z0-9]+", "-", f"cuda-{result['env']['device_name']}".lower()).strip("-")
+    path = Path(out_dir) / f"{name}-{datetime.date.today().isoformat()}{'-quick' if quick else ''}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"labelaug bench on {dev} ({result['env']['cpu'] if dev.type == 'cpu' else result['env']['device_name']}, "
+          f"{result['env']['threads']} threads, fast path {fast_precision}); load average {load_start[0]:.2f}")
+    print(f"matmul peak: fp32 {peaks['fp32'] / 1e12:.3f}, bf16 {peaks['bf16'] / 1e12:.3f} TFLOP/s")
+    print(_table(result))
+    print(f"\nwritten {path} ({result['wall_s']:.0f} s)")
+    return result

@@ -1,0 +1,499 @@
+"""Common corruptions (ImageNet-C / CIFAR-10-C) and the corruption error of a classifier.
+
+Implements the robustness benchmark of Hendrycks & Dietterich, "Benchmarking Neural Network
+Robustness to Common Corruptions and Perturbations" (ICLR 2019): 15 corruptions x 5
+severities, and the metrics as Amerehi & Healy (2025, Fig. 2) write them, unnormalised:
+
+- ``E_{c,s}``: top-1 error (percent) on corruption ``c`` at severity ``s``;
+- ``CE_c = mean_s E_{c,s}``; ``mCE = mean_c CE_c`` (no AlexNet normalisation).
+
+The corruptions come from the maintained ``imagecorruptions`` package (PyPI
+``imagecorruptions-imaug``). Its severity constants are ImageNet-C's, made for 224-pixel images,
+which wipe out a 28-32 pixel image. Images whose shorter side is at most 32 pixels therefore get
+the CIFAR-10-C constants (:data:`SEVERITY_PARAMS`); only the short functions that turn those
+constants into a corruption are written here, on top of the package's helpers (disk kernel,
+plasma fractal, zoom, motion blur, glass-blur shuffle, frost photos). Larger images go through the
+package unchanged. Grey images are corrupted as three equal channels and brought back to one by
+luminance. No padding is needed: every small-image function works at any size up to 32 (the
+package's own functions, which refuse images under 32 pixels, only ever see larger ones). Two of
+its helpers are private (``_motion_blur``, ``_shuffle_pixels_njit_glass_blur``): the package is
+pinned for that reason.
+
+Images here are uint8 arrays (N, C, H, W), C in {1, 3}; a corrupted test set is generated once per
+(dataset, corruption, severity, seed) and cached as an ``.npz`` with its own SHA-256.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.metadata
+import importlib.resources
+import io
+import logging
+import multiprocessing
+import os
+import tempfile
+import zipfile
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import cv2
+import imagecorruptions
+import imagecorruptions.corruptions as ic
+import numpy as np
+import pandas as pd
+import skimage as sk
+import torch
+from PIL import Image
+from scipy.ndimage import map_coordinates
+from skimage.filters import gaussian
+from tqdm.auto import tqdm
+
+from labelaug_core.errors import ConfigError
+from labelaug_core.evaluate import error_pct, per_class_error
+
+log = logging.getLogger(__name__)
+# The glass-blur shuffle is JIT-compiled by numba (seconds); cache the machine code on disk so each
+# worker process and each session after the first loads it instead of compiling it again.
+try:
+    ic._shuffle_pixels_njit_glass_blur.enable_caching()
+except RuntimeError:  # numba found no writable cache directory: compile in each process instead
+    pass
+
+CORRUPTIONS: tuple[str, ...] = (
+    "gaussian_noise", "shot_noise", "impulse_noise",  # noise
+    "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",  # blur
+    "snow", "frost", "fog", "brightness",  # weather
+    "contrast", "elastic_transform", "pixelate", "jpeg_compression",  # digital
+)
+SEVERITIES: tuple[int, ...] = (1, 2, 3, 4, 5)
+SMALL_IMAGE_SIZE = 32  # shorter side (pixels) up to which SEVERITY_PARAMS[32] is used
+
+# Severity constants by image size, one tuple entry per severity 1..5. Source: CIFAR-10-C,
+# hendrycks/robustness, ImageNet-C/create_c/make_cifar_c.py (commit ca36008), same meaning as
+# there. Images larger than 32 pixels use the ImageNet-C (224) constants inside imagecorruptions.
+SEVERITY_PARAMS: dict[int, dict[str, tuple]] = {
+    32: {
+        "gaussian_noise": (0.04, 0.06, 0.08, 0.09, 0.10),  # noise std, [0, 1] scale
+        "shot_noise": (500, 250, 100, 75, 50),  # Poisson photons per unit intensity
+        "impulse_noise": (0.01, 0.02, 0.03, 0.05, 0.07),  # salt-and-pepper fraction
+        # disk radius px, anti-alias sigma
+        "defocus_blur": ((0.3, 0.4), (0.4, 0.5), (0.5, 0.6), (1, 0.2), (1.5, 0.1)),
+        # blur sigma, max shift px, shuffle passes
+        "glass_blur": ((0.05, 1, 1), (0.25, 1, 1), (0.4, 1, 1), (0.25, 1, 2), (0.4, 1, 2)),
+        "motion_blur": ((6, 1), (6, 1.5), (6, 2), (8, 2), (9, 2.5)),  # kernel radius px, sigma
+        # the zoom factors whose images are averaged
+        "zoom_blur": tuple(np.arange(1, stop, 0.01) for stop in (1.06, 1.11, 1.16, 1.21, 1.26)),
+        "snow": (  # flake mean, std, zoom, threshold, blur radius, blur sigma, image weight
+            (0.1, 0.2, 1, 0.6, 8, 3, 0.95), (0.1, 0.2, 1, 0.5, 10, 4, 0.9), (0.15, 0.3, 1.75, 0.55, 10, 4, 0.9),
+            (0.25, 0.3, 2.25, 0.6, 12, 6, 0.85), (0.3, 0.3, 1.25, 0.65, 14, 12, 0.8)),
+        "frost": ((1, 0.2), (1, 0.3), (0.9, 0.4), (0.85, 0.4), (0.75, 0.45)),  # image weight, frost weight
+        "fog": ((0.2, 3), (0.5, 3), (0.75, 2.5), (1, 2), (1.5, 1.75)),  # fog strength, fractal decay
+        "brightness": (0.05, 0.1, 0.15, 0.2, 0.3),  # added to HSV value
+        "contrast": (0.75, 0.5, 0.4, 0.3, 0.15),  # factor on deviation from the mean
+        "elastic_transform": tuple((32 * a, 32 * s, 32 * f) for a, s, f in (  # alpha px, sigma px, affine jitter px
+            (0, 0, 0.08), (0.05, 0.2, 0.07), (0.08, 0.06, 0.06), (0.1, 0.04, 0.05), (0.1, 0.03, 0.03))),
+        "pixelate": (0.95, 0.9, 0.85, 0.75, 0.65),  # downscale factor
+        "jpeg_compression": (80, 65, 58, 50, 40),  # JPEG quality
+    },
+}
+_GENERATOR_VERSION = 1  # bump when generated images change, so cached sets are regenerated
+_PACKAGE_VERSION = importlib.metadata.version("imagecorruptions-imaug")
+
+
+def validate(corruption: str, severity: int) -> None:
+    """Raise :class:`ConfigError` unless ``corruption`` is in CORRUPTIONS and ``severity`` in 1..5."""
+    if corruption not in CORRUPTIONS:
+        raise ConfigError(f"corruption must be one of {', '.join(CORRUPTIONS)}; got {corruption!r}")
+    if isinstance(severity, bool) or not isinstance(severity, (int, np.integer)) or severity not in SEVERITIES:
+        raise ConfigError(f"severity must be one of {', '.join(map(str, SEVERITIES))}; got {severity!r}")
+
+
+def _check_seed(seed) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"seed must be an integer >= 0; got {seed!r}")
+
+
+# --- small images: CIFAR-10-C parameterisation on the package's helpers ----------------------
+# Each takes x, uint8 (H, W, 3), and one severity's constants; returns values in [0, 255].
+# Randomness comes from numpy's global RNG, seeded per image by _corrupt_chunk, as in the originals.
+
+def _gaussian_noise(x, c):
+    return np.clip(x / 255 + np.random.normal(size=x.shape, scale=c), 0, 1) * 255
+
+
+def _shot_noise(x, c):
+    return np.clip(np.random.poisson(x / 255 * c) / c, 0, 1) * 255
+
+
+def _impulse_noise(x, c):
+    return sk.util.random_noise(x / 255, mode="s&p", rng=np.random.randint(2**31), amount=c) * 255
+
+
+def _defocus_blur(x, c):
+    return np.clip(cv2.filter2D(x / 255, -1, ic.disk(radius=c[0], alias_blur=c[1])), 0, 1) * 255
+
+
+def _glass_blur(x, c):
+    x = np.uint8(gaussian(x / 255, sigma=c[0], channel_axis=-1) * 255)
+    x = ic._shuffle_pixels_njit_glass_blur(x.shape[0], x.shape[1], x, c, np.random.randint(2**31))
+    return np.clip(gaussian(x / 255, sigma=c[0], channel_axis=-1), 0, 1) * 255
+
+
+def _motion_blur(x, c):
+    return np.clip(ic._motion_blur(x, radius=c[0], sigma=c[1], angle=np.random.uniform(-45, 45)), 0, 255)
+
+
+def _zoom_blur(x, c):
+    x = (x / 255).astype(np.float32)
+    out = sum(ic.clipped_zoom(x, z)[: x.shape[0], : x.shape[1]] for z in c)
+    return np.clip((x + out) / (len(c) + 1), 0, 1) * 255
+
+
+def _snow(x, c):
+    x = (x / 255).astype(np.float32)
+    h, w = x.shape[:2]
+    flakes = np.random.normal(size=(h, w), loc=c[0], scale=c[1])
+    flakes = ic.clipped_zoom(flakes[..., None], c[2])[:h, :w, 0]
+    flakes = np.clip(np.where(flakes < c[3], 0, flakes), 0, 1)
+    flakes = ic._motion_blur(flakes, radius=c[4], sigma=c[5], angle=np.random.uniform(-135, -45))
+    flakes = (np.round(flakes * 255) / 255)[..., None]  # the original went through an 8-bit PNG
+    x = c[6] * x + (1 - c[6]) * np.maximum(x, cv2.cvtColor(x, cv2.COLOR_RGB2GRAY)[..., None] * 1.5 + 0.5)
+    return np.clip(x + flakes + np.rot90(flakes, k=2), 0, 1) * 255
+
+
+@functools.cache
+def _frost_photos() -> tuple[np.ndarray, ...]:
+    """The package's first five frost photos, RGB, shrunk by 0.2 as CIFAR-10-C does."""
+    root = importlib.resources.files("imagecorruptions") / "frost"
+    photos = []
+    for name in ("frost1.png", "frost2.png", "frost3.png", "frost4.jpg", "frost5.jpg"):
+        with importlib.resources.as_file(root / name) as path:
+            photos.append(cv2.resize(cv2.imread(str(path)), (0, 0), fx=0.2, fy=0.2)[..., ::-1])
+    return tuple(photos)
+
+
+def _frost(x, c):
+    frost = _frost_photos()[np.random.randint(5)]
+    h, w = x.shape[:2]
+    top, left = np.random.randint(0, frost.shape[0] - h), np.random.randint(0, frost.shape[1] - w)
+    return np.clip(c[0] * x + c[1] * frost[top : top + h, left : left + w], 0, 255)
+
+
+def _fog(x, c):
+    x = x / 255
+    h, w = x.shape[:2]
+    top = x.max()
+    x = x + c[0] * ic.plasma_fractal(mapsize=ic.next_power_of_2(max(h, w)), wibbledecay=c[1])[:h, :w, None]
+    return np.clip(x * top / (top + c[0]), 0, 1) * 255
+
+
+def _brightness(x, c):
+    hsv = sk.color.rgb2hsv(x / 255)
+    hsv[..., 2] = np.clip(hsv[..., 2] + c, 0, 1)
+    return np.clip(sk.color.hsv2rgb(hsv), 0, 1) * 255
+
+
+def _contrast(x, c):
+    x = x / 255
+    mean = x.mean(axis=(0, 1), keepdims=True)
+    return np.clip((x - mean) * c + mean, 0, 1) * 255
+
+
+def _elastic_transform(x, c):
+    alpha, sigma, jitter = c
+    x = (x / 255).astype(np.float32)
+    h, w = x.shape[:2]
+    centre, half = np.float32((h, w)) // 2, min(h, w) // 3  # random affine of three points first
+    src = np.float32([centre + half, [centre[0] + half, centre[1] - half], centre - half])
+    dst = src + np.random.uniform(-jitter, jitter, size=src.shape).astype(np.float32)
+    x = cv2.warpAffine(x, cv2.getAffineTransform(src, dst), (w, h), borderMode=cv2.BORDER_REFLECT_101)
+    dx, dy = [gaussian(np.random.uniform(-1, 1, size=(h, w)), sigma, mode="reflect", truncate=3) * alpha for _ in "xy"]
+    rows, cols = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    coords = (rows + dy, cols + dx)
+    out = np.stack([map_coordinates(x[..., k], coords, order=1, mode="reflect") for k in range(3)], axis=-1)
+    return np.clip(out, 0, 1) * 255
+
+
+def _pixelate(x, c):
+    h, w = x.shape[:2]
+    return Image.fromarray(x).resize((int(w * c), int(h * c)), Image.BOX).resize((w, h), Image.BOX)
+
+
+def _jpeg_compression(x, c):
+    buffer = io.BytesIO()
+    Image.fromarray(x).save(buffer, "JPEG", quality=c)
+    return Image.open(buffer).convert("RGB")
+
+
+_SMALL_IMAGE = {name: globals()[f"_{name}"] for name in CORRUPTIONS}
+
+
+# --- corrupting arrays ----------------------------------------------------------------------
+
+def _corrupt_image(image: np.ndarray, corruption: str, severity: int) -> np.ndarray:
+    """One uint8 (C, H, W) image -> corrupted uint8 (C, H, W), using the global numpy RNG."""
+    channels, h, w = image.shape
+    rgb = np.ascontiguousarray(np.repeat(image, 3 // channels, axis=0).transpose(1, 2, 0))
+    if min(h, w) <= SMALL_IMAGE_SIZE:
+        out = _SMALL_IMAGE[corruption](rgb, SEVERITY_PARAMS[SMALL_IMAGE_SIZE][corruption][severity - 1])
+    else:  # the package's seeded functions take their seed as an argument, the rest use np.random
+        seeded = {"seed": np.random.randint(2**31)} if corruption in ("glass_blur", "impulse_noise") else {}
+        out = imagecorruptions.corrupt(rgb, severity=severity, corruption_name=corruption, **seeded)
+    out = np.uint8(np.asarray(out))  # truncation, as the ImageNet-C / CIFAR-10-C generators do
+    if channels == 1:  # frost adds colour; everything else keeps R = G = B
+        out = np.clip(np.round(ic.rgb2gray(out)), 0, 255).astype(np.uint8)[..., None]
+    return out.transpose(2, 0, 1)
+
+
+def _image_seed(seed: int, corruption: str, severity: int, index: int) -> int:
+    """Per-image seed: the same for an image whatever the chunking or the number of workers."""
+    return int(np.random.SeedSequence([seed, CORRUPTIONS.index(corruption), severity, index]).generate_state(1)[0])
+
+
+def _corrupt_chunk(task: tuple[np.ndarray, int, str, int, int]) -> np.ndarray:
+    images, start, corruption, severity, seed = task
+    state = np.random.get_state()  # the caller's global RNG is left as it was
+    try:
+        out = np.empty_like(images)
+        for i, image in enumerate(images):
+            np.random.seed(_image_seed(seed, corruption, severity, start + i))
+            out[i] = _corrupt_image(image, corruption, severity)
+        return out
+    finally:
+        np.random.set_state(state)
+
+
+def _init_worker() -> None:
+    cv2.setNumThreads(1)  # one process per core already
+
+
+_POOL: tuple[int, ProcessPoolExecutor] | None = None
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """A process pool kept for the session, so workers import and JIT-compile once."""
+    global _POOL
+    if _POOL is None or _POOL[0] != workers:
+        if _POOL is not None:
+            _POOL[1].shutdown()
+        # forkserver: no fork of a process that already runs torch/OpenMP threads
+        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+        context = multiprocessing.get_context(method)
+        if method == "forkserver":
+            context.set_forkserver_preload([__name__])
+        _POOL = (workers, ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker))
+    return _POOL[1]
+
+
+def _available_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _as_uint8(images) -> np.ndarray:
+    """uint8 (N, C, H, W) from a uint8 or [0, 1] float array/tensor of that shape."""
+    if isinstance(images, torch.Tensor):
+        images = images.detach().cpu().numpy()
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[1] not in (1, 3):
+        raise ConfigError(f"images must have shape (N, C, H, W) with C 1 or 3; got {images.shape}")
+    if images.dtype == np.uint8:
+        return np.ascontiguousarray(images)
+    if np.issubdtype(images.dtype, np.floating) and images.size and 0 <= images.min() and images.max() <= 1:
+        return np.round(images * 255).astype(np.uint8)
+    raise ConfigError(f"images must be uint8 or floats in [0, 1]; got dtype {images.dtype}")
+
+
+def corrupt(images, corruption: str, severity: int, seed: int = 0, *, workers: int | None = None,
+            progress: bool = False) -> np.ndarray:
+    """Corrupt a batch of images (Hendrycks & Dietterich 2019).
+
+    ``images``: uint8 (N, C, H, W) (or floats in [0, 1]), C 1 or 3. Returns uint8 (N, C, H, W).
+    Images with shorter side <= 32 use the CIFAR-10-C constants, larger ones ImageNet-C's.
+    The result depends only on (images, corruption, severity, seed), not on ``workers``
+    (default: every core this process may use; 1 = in this process).
+    """
+    validate(corruption, severity)
+    _check_seed(seed)
+    images = _as_uint8(images)
+    workers = workers or _available_cores()
+    chunk = max(1, min(256, -(-len(images) // (4 * workers))))
+    tasks = [(images[i : i + chunk], i, corruption, severity, int(seed)) for i in range(0, len(images), chunk)]
+    out = np.empty_like(images)
+    desc = f"{corruption} s{severity}"
+    with tqdm(total=len(images), desc=desc, unit="img", disable=not progress, leave=False) as bar:
+        results = map(_corrupt_chunk, tasks) if workers == 1 else _pool(workers).map(_corrupt_chunk, tasks)
+        for (_, start, *_), result in zip(tasks, results):
+            out[start : start + len(result)] = result
+            bar.update(len(result))
+    return out
+
+
+# --- cached corrupted test sets -------------------------------------------------------------
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/labelaug/corruptions``, or ``~/.cache/labelaug/corruptions``."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "labelaug" / "corruptions"
+
+
+def _digest(images: np.ndarray, labels: np.ndarray) -> str:
+    h = hashlib.sha256(repr((images.shape, labels.shape)).encode())
+    h.update(images.tobytes())
+    h.update(labels.astype(np.int64).tobytes())
+    return h.hexdigest()
+
+
+def _load_checked(path: Path, shape: tuple[int, ...], labels: np.ndarray) -> np.ndarray | None:
+    """The cached images if the file is complete and matches its stored hash, else None."""
+    try:
+        with open(path, "rb") as handle, np.load(handle) as f:  # own handle: np.load leaks it on bad zips
+            images, stored_labels, digest = f["images"], f["labels"], str(f["sha256"])
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
+        log.info("regenerating %s: unreadable (%s)", path, err)
+        return None
+    if images.shape != shape or images.dtype != np.uint8 or not np.array_equal(stored_labels, labels) \
+            or digest != _digest(images, stored_labels):
+        log.info("regenerating %s: content check failed", path)
+        return None
+    return images
+
+
+def corrupted_set(dataset_name: str, images, labels, corruption: str, severity: int, *, seed: int = 0,
+                  cache_dir: str | Path | None = None, workers: int | None = None,
+                  progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The corrupted test set (uint8 (N, C, H, W), int64 (N,) labels), generated once and cached.
+
+    The file ``<cache_dir>/<dataset_name>/<corruption>_s<severity>_seed<seed>_<key>.npz`` holds
+    the images, labels and their SHA-256; ``key`` hashes the clean input, so another subset gets
+    another file. Written atomically; a truncated or altered file is detected and regenerated.
+    """
+    validate(corruption, severity)
+    _check_seed(seed)
+    if not dataset_name or any(sep in dataset_name for sep in ("/", "\\")) or dataset_name.startswith("."):
+        raise ConfigError(f"dataset_name must be a plain name without path separators; got {dataset_name!r}")
+    images = _as_uint8(images)
+    labels = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels, dtype=np.int64)
+    if len(labels) != len(images):
+        raise ConfigError(f"labels must have one entry per image ({len(images)}); got {len(labels)}")
+    key = hashlib.sha256(f"{_GENERATOR_VERSION} {_PACKAGE_VERSION} {_digest(images, labels)}".encode())
+    folder = Path(cache_dir or default_cache_dir()) / dataset_name
+    path = folder / f"{corruption}_s{severity}_seed{seed}_{key.hexdigest()[:12]}.npz"
+    if path.exists() and (cached := _load_checked(path, images.shape, labels)) is not None:
+        return cached, labels
+    out = corrupt(images, corruption, severity, seed, workers=workers, progress=progress)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=path.stem, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez_compressed(f, images=out, labels=labels, sha256=_digest(out, labels))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return out, labels
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+@torch.no_grad()
+def _predict(model, batches, device) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, predictions) over (x float [0, 1] (B, C, H, W), y) batches; argmax of the first K logits."""
+    was_training = model.training
+    model.eval()
+    ys, preds = [], []
+    try:
+        for x, y in batches:
+            preds.append(model(x.to(device))[:, : model.num_classes].argmax(1).cpu())
+            ys.append(torch.as_tensor(y).cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(ys).numpy(), torch.cat(preds).numpy()
+
+
+def _row(corruption: str, severity: int, y: np.ndarray, pred: np.ndarray, num_classes: int) -> dict:
+    row = {"corruption": corruption, "severity": severity, "n": len(y), "err": error_pct(y, pred)}
+    row.update({f"class_{k}_err": e for k, e in enumerate(per_class_error(y, pred, num_classes))})
+    return row
+
+
+def corruption_errors(model, images, labels, *, dataset_name: str, corruptions=CORRUPTIONS,
+                      severities=SEVERITIES, batch_size: int = 256, device="cpu", seed: int = 0,
+                      cache_dir: str | Path | None = None, workers: int | None = None,
+                      progress: bool = True) -> pd.DataFrame:
+    """``E_{c,s}`` of ``model`` on corrupted copies of a test set (Amerehi & Healy 2025, Fig. 2).
+
+    ``images``: uint8 (N, C, H, W) or floats in [0, 1]; ``labels``: (N,) ints. Returns one row per
+    (corruption, severity): ``corruption``, ``severity``, ``n``, ``err`` and ``class_{k}_err`` for
+    k < K (percent; NaN for a class absent from ``labels``). Feed it to :func:`mce` / :func:`class_ce`.
+    """
+    rows = []
+    for corruption in tqdm(corruptions, desc="corruptions", disable=not progress):
+        for severity in severities:
+            x, y = corrupted_set(dataset_name, images, labels, corruption, severity, seed=seed,
+                                 cache_dir=cache_dir, workers=workers, progress=progress)
+            batches = ((torch.from_numpy(x[i : i + batch_size]).float() / 255, y[i : i + batch_size])
+                       for i in range(0, len(x), batch_size))
+            rows.append(_row(corruption, severity, *_predict(model, batches, device), model.num_classes))
+    return pd.DataFrame(rows)
+
+
+def mce(errors: pd.DataFrame) -> tuple[pd.Series, float]:
+    """``CE_c`` (mean of ``err`` over severities, percent, by corruption) and ``mCE`` (mean of the CE_c)."""
+    missing = {"corruption", "err"} - set(errors.columns)
+    if missing:
+        raise ConfigError(f"errors must have columns corruption and err; missing {sorted(missing)}")
+    ce = errors.groupby("corruption", sort=False)["err"].mean().rename("ce")
+    return ce, float(ce.mean())
+
+
+def class_ce(errors: pd.DataFrame) -> pd.DataFrame:
+    """Per-class ``CE_c``: rows corruption, columns class k, mean of ``class_{k}_err`` over severities.
+
+    ``class_ce(df).mean()`` is the per-class mCE (K,), the class-wise view of Fig. 2.
+    """
+    columns = [c for c in errors.columns if c.startswith("class_") and c.endswith("_err")]
+    table = errors.groupby("corruption", sort=False)[columns].mean()
+    table.columns = [int(c[len("class_") : -len("_err")]) for c in columns]
+    return table
+
+
+# --- ImageNet-C from disk -------------------------------------------------------------------
+
+_LAYOUT = "<root>/<corruption>/<severity>/<class>/*.JPEG"
+
+
+def imagenet_c_loader(root: str | Path, corruption: str, severity: int, batch_size: int, image_size: int = 224,
+                      *, workers: int = 2) -> torch.utils.data.DataLoader:
+    """Batches (x float [0, 1] (B, 3, image_size, image_size), y int64) of one ImageNet-C folder.
+
+    Reads the standard layout ``<root>/<corruption>/<severity>/<class>/*.JPEG`` with torchvision's
+    ImageFolder (classes sorted, so WordNet-id folders get the usual ImageNet indices). ImageNet-C
+    images are already 224 x 224 centre crops, so the transform is Resize(image_size) +
+    CenterCrop(image_size): the identity at 224, as in Hendrycks' evaluation. No normalisation.
+    """
+    from torchvision import datasets, transforms
+
+    validate(corruption, severity)
+    folder = Path(root) / corruption / str(severity)
+    if not folder.is_dir() or not any(p.is_dir() for p in folder.iterdir()):
+        raise ConfigError(f"root must hold ImageNet-C as {_LAYOUT}; {folder} is missing or has no class folders")
+    tf = transforms.Compose([transforms.Resize(image_size), transforms.CenterCrop(image_size), transforms.ToTensor()])
+    try:
+        dataset = datasets.ImageFolder(str(folder), transform=tf)
+    except FileNotFoundError as err:
+        raise ConfigError(f"root must hold ImageNet-C as {_LAYOUT}; {err}") from None
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
+
+
+def imagenet_c_errors(model, root: str | Path, *, corruptions=CORRUPTIONS, severities=SEVERITIES,
+                      batch_size: int = 64, image_size: int = 224, device="cpu", workers: int = 2,
+                      progress: bool = True) -> pd.DataFrame:
+    """:func:`corruption_errors` on an ImageNet-C directory (the paper's Fig. 2): same columns."""
+    rows = []
+    for corruption in tqdm(corruptions, desc="ImageNet-C", disable=not progress):
+        for severity in severities:
+            loader = imagenet_c_loader(root, corruption, severity, batch_size, image_size, workers=workers)
+            rows.append(_row(corruption, severity, *_predict(model, loader, device), model.num_classes))
+    return pd.DataFrame(rows)

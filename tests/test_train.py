@@ -1,0 +1,50 @@
+import pytest
+import torch
+
+from labelaug_core.config import TrainConfig
+from labelaug_core.train import CHECKPOINT, TrainingDiverged, train
+
+TINY = dict(dataset="fashion-mnist", epochs=2, train_subset=512, batch_size=64, steps=2, precision="fp32")
+
+
+@pytest.mark.parametrize("method", ["std", "adv", "advplus"])
+def test_each_regime_trains_and_lowers_the_loss(tmp_path, data_root, method):
+    config = TrainConfig(method=method, **(TINY | dict(lr=0.1)))
+    model, history = train(config, tmp_path, data_dir=data_root, device="cpu", progress=False)
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert model.num_ops == (1 if method == "advplus" else 0)
+    assert history[-1]["lr"] == pytest.approx(config.resolved().lr * 1e-4, rel=1e-3)  # cosine to lr * 1e-4
+
+
+def test_resume_gives_the_same_result_as_an_uninterrupted_run(tmp_path, data_root):
+    config = TrainConfig(method="advplus", **TINY)
+    full, full_history = train(config, tmp_path / "full", data_dir=data_root, device="cpu", progress=False)
+    (tmp_path / "cut").mkdir()
+    train(config, tmp_path / "cut", data_dir=data_root, device="cpu", progress=False, stop_after_epochs=1)
+    state = torch.load(tmp_path / "cut" / CHECKPOINT, weights_only=True)
+    assert state["epoch"] == 1
+    resumed, resumed_history = train(config, tmp_path / "cut", data_dir=data_root, device="cpu", progress=False)
+    for a, b in zip(full.state_dict().values(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert [h["train_loss"] for h in full_history] == [h["train_loss"] for h in resumed_history]
+
+
+def test_non_finite_loss_names_epoch_and_step_and_keeps_the_last_checkpoint(tmp_path, data_root, monkeypatch):
+    import labelaug_core.train as train_module
+
+    real_step_loss = train_module._step_loss
+    calls = []
+    steps_per_epoch = TINY["train_subset"] // TINY["batch_size"]
+
+    def step_loss_going_nan(*args):
+        calls.append(1)
+        loss, pred = real_step_loss(*args)
+        return (loss * float("nan") if len(calls) == steps_per_epoch + 3 else loss), pred
+
+    monkeypatch.setattr(train_module, "_step_loss", step_loss_going_nan)
+    config = TrainConfig(method="std", **TINY)
+    with pytest.raises(TrainingDiverged, match=r"epoch 2, step 3\b"):
+        train(config, tmp_path, data_dir=data_root, device="cpu", progress=False)
+    state = torch.load(tmp_path / CHECKPOINT, weights_only=True)
+    assert state["epoch"] == 1 and all(torch.isfinite(v).all() for v in state["model"].values())
