@@ -99,7 +99,7 @@ def _losses(model, x_adv, y, loss, target, logits):
         out = model(x_adv)
         z = out[:, : model.num_classes] if logits == "classes" else out
         if loss == "ce":
-            per_example = F.cross_entropy(z.float(), y, reduction="none")
+            per_example = F.cross_entropy(z.to(torch.promote_types(z.dtype, torch.float32)), y, reduction="none")
         elif loss == "dlr":
             per_example = dlr_loss(z, y)
         else:
@@ -261,17 +261,26 @@ def _parse_member(name: str) -> re.Match:
     return match
 
 
+def seeded_pgd(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int, *,
+    norm: str = "linf", restarts: int = 1, logits: str = "classes", seed: int = 0,
+) -> torch.Tensor:
+    """:func:`labelaug_core.attacks.pgd` with ``alpha = 2.5 * eps / steps``, its random starts
+    drawn from ``seed``. pgd uses the global generator: it is forked, so the caller's random
+    state is left as it was. Shapes and ranges as pgd; eps = 0 returns ``x``."""
+    if eps == 0:
+        return x.detach().clone()
+    devices = [x.device.index or 0] if x.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        return pgd(model, x, y, eps, 2.5 * eps / steps, steps, norm=norm, restarts=restarts, logits=logits)
+
+
 def _run_member(model, x, y, eps, name, norm, logits, apgd_steps, pgd_restarts, n_target_classes, seed):
     match = _parse_member(name)
     if match["steps"] is not None:
-        steps = int(match["steps"])
         restarts = pgd_restarts if match["restarts"] else 1
-        # pgd draws its random starts from the global generator: fork it so the ensemble is
-        # reproducible from ``seed`` and leaves the caller's random state as it was.
-        devices = [x.device.index or 0] if x.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
-            return pgd(model, x, y, eps, 2.5 * eps / steps, steps, norm=norm, restarts=restarts, logits=logits)
+        return seeded_pgd(model, x, y, eps, int(match["steps"]), norm=norm, restarts=restarts, logits=logits, seed=seed)
     loss = {"apgd-ce": "ce", "apgd-dlr": "dlr", "apgd-t": "dlr-targeted"}[name]
     targets = min(n_target_classes, model.num_classes - 1)
     return apgd(model, x, y, eps, apgd_steps, loss=loss, norm=norm, n_target_classes=targets, logits=logits, seed=seed)
@@ -316,6 +325,12 @@ def ensemble_attack(
         ``100 * torch.stack(list(fooled_by.values())).any(0).float().mean()``, and
         ``predict(model, x_worst) != y`` equals that ``any``.
     """
+    if eps < 0:
+        raise ConfigError(f"eps must be >= 0 (pixel units); got {eps}")
+    if apgd_steps < 1:
+        raise ConfigError(f"apgd_steps must be >= 1; got {apgd_steps}")
+    if pgd_restarts < 1:
+        raise ConfigError(f"pgd_restarts must be >= 1; got {pgd_restarts}")
     if not attacks:
         raise ConfigError("attacks must name at least one member")
     if len(set(attacks)) != len(attacks):

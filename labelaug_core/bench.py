@@ -131,8 +131,8 @@ def pass_flops(model: torch.nn.Module, x: torch.Tensor) -> int:
     """FLOPs of one forward + input-backward pass of ``model`` on the batch ``x`` (weights frozen)."""
     with attack_mode(model), FlopCounterMode(display=False) as counter:
         xr = x.detach().requires_grad_(True)
-        with torch.enable_grad():
-            torch.autograd.grad(model(xr).sum(), xr)
+        with torch.enable_grad():  # .backward: the counter's module hooks do not support autograd.grad
+            model(xr).sum().backward(inputs=[xr])
     return counter.get_total_flops()
 
 
@@ -370,8 +370,12 @@ def run_benchmarks(out_dir: str, quick: bool = False, *, device: str | None = No
 
     ``quick``: the small CNN only, one repeat, 256 training images (a smoke check, not a measurement).
     """
+    from labelaug_core.data import load_arrays
+
     dev = pick_device(device)
     started, load_start = time.perf_counter(), os.getloadavg()
+    data_dir = data_dir or os.environ.get("LABELAUG_DATA")
+    load_arrays("fashion-mnist", "train", data_dir)  # fail now, not after minutes of attack benchmarks
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True  # for every case alike: each picks its fastest kernels
     fast_precision = pick_precision(TrainConfig(precision="auto"), dev)
@@ -381,7 +385,7 @@ def run_benchmarks(out_dir: str, quick: bool = False, *, device: str | None = No
     result = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "quick": quick,
               "env": environment(dev, fast_precision), "matmul_peak_tflops": {k: v / 1e12 for k, v in peaks.items()},
               "attacks": [bench_attacks(w, dev, fast_precision, peaks) for w in WORKLOADS[kind]]}
-    result["epoch"] = bench_epoch(*EPOCH_IMAGES[kind], dev, data_dir or os.environ.get("LABELAUG_DATA"))
+    result["epoch"] = bench_epoch(*EPOCH_IMAGES[kind], dev, data_dir)
     small = next(r for r in result["attacks"][0]["rows"] if r["case"] == "labelaug fast")
     result["headline"] = {
         "small_cnn_pgd10_fast_vs_torchattacks": small.get("x_torchattacks.PGD"),

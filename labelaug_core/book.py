@@ -228,8 +228,8 @@ def execute_notebook(source: Path, output: Path, parameters: dict[str, Any], sta
         )
     except PapermillExecutionError as exc:
         trace = _ANSI.sub("", "\n".join(exc.traceback))
-        raise BookError(f"notebook {source} failed in cell {exc.cell_index} (execution count {exc.exec_count}): "
-                        f"{exc.ename}: {exc.evalue}\n{trace}\npartly executed notebook kept at {output}") from exc
+        raise BookError(f"notebook {source} failed at In [{exc.exec_count}]: {exc.ename}: {exc.evalue}\n"
+                        f"{trace}\npartly executed notebook kept at {output}") from exc
     except DeadKernelError as exc:
         raise BookError(f"notebook {source}: the kernel died ({exc}); partly executed notebook kept at {output}") from exc
     stamp_path.write_text(json.dumps(stamp, indent=1, sort_keys=True) + "\n")
@@ -285,12 +285,12 @@ def build_html(root: Path = Path(".")) -> Path:
     """Jupyter Book HTML build of ``root`` with warnings as errors; returns ``_build/html/index.html``."""
     root = Path(root)
     program = Path(sys.executable).with_name("jupyter-book")
+    # --all: a fresh Sphinx environment every time (a few seconds): an incremental build would
+    # neither repeat the warnings of unchanged pages nor notice every change of _config.yml.
     command = [str(program) if program.exists() else "jupyter-book", "build", str(root), "--builder", "html",
-               "-W", "-n", "--keep-going"]
+               "-W", "-n", "--keep-going", "--all"]
     result = subprocess.run(command, cwd=root, capture_output=True, text=True)
     if result.returncode != 0:
-        # Sphinx would not re-read unchanged pages next time and so not repeat their warnings.
-        shutil.rmtree(root / "_build" / ".doctrees", ignore_errors=True)
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-40:])
         raise BookError(f"jupyter-book build failed (exit {result.returncode}):\n{tail}")
     return root / "_build" / "html" / "index.html"

@@ -25,8 +25,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from labelaug_core.apgd import DEFAULT_ENSEMBLE, ensemble_attack
-from labelaug_core.attacks import NORMS, attack_mode, pgd
+from labelaug_core.apgd import DEFAULT_ENSEMBLE, ensemble_attack, seeded_pgd
+from labelaug_core.attacks import NORMS, attack_mode
 from labelaug_core.errors import ConfigError
 
 PROBABILITY_TOL = 1e-5  # a row within this of the simplex looks like softmax output
@@ -49,14 +49,6 @@ def _err(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, tor
     with attack_mode(model), torch.no_grad():
         wrong = model(x)[:, : model.num_classes].argmax(1) != y
     return 100.0 * float(wrong.float().mean()), wrong
-
-
-def _seeded_pgd(model, x, y, eps, steps, *, norm, logits, seed):
-    """PGD with ``alpha = 2.5 * eps / steps`` from a random start drawn from ``seed``."""
-    devices = [x.device.index or 0] if x.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        return pgd(model, x, y, eps, 2.5 * eps / steps, steps, norm=norm, logits=logits)
 
 
 def check_logits(model: nn.Module, x: torch.Tensor) -> CheckResult:
@@ -136,7 +128,7 @@ def check_more_steps(
     """
     if len(step_counts) < 2 or list(step_counts) != sorted(set(step_counts)):
         raise ConfigError(f"step_counts must be at least two increasing step counts; got {list(step_counts)}")
-    errs = [_err(model, _seeded_pgd(model, x, y, eps, s, norm=norm, logits=logits, seed=seed), y)[0] for s in step_counts]
+    errs = [_err(model, seeded_pgd(model, x, y, eps, s, norm=norm, logits=logits, seed=seed), y)[0] for s in step_counts]
     drop = max(0.0, *(a - b for a, b in zip(errs, errs[1:])))
     tol = 100.0 * tolerance_examples / len(y)
     shown = ", ".join(f"PGD-{s} {e:.1f}%" for s, e in zip(step_counts, errs))
@@ -160,7 +152,7 @@ def check_large_eps(
     """
     if large_eps is None:
         large_eps = 0.5 if norm == "linf" else 0.5 * math.sqrt(x[0].numel())
-    value = _err(model, _seeded_pgd(model, x, y, large_eps, steps, norm=norm, logits=logits, seed=seed), y)[0]
+    value = _err(model, seeded_pgd(model, x, y, large_eps, steps, norm=norm, logits=logits, seed=seed), y)[0]
     return CheckResult(
         "large_eps_error", value >= min_err, value, min_err,
         f"PGD-{steps} at {norm} eps {large_eps:g} gives {value:.1f}% error (want >= {min_err:g}%)",
@@ -211,7 +203,10 @@ def square_attack(
     """
     if norm not in NORMS:
         raise ConfigError(f"norm must be one of {', '.join(NORMS)}; got {norm!r}")
-    import torchattacks  # test/evaluation extra: installed with --no-deps (it pins an old requests)
+    try:
+        import torchattacks
+    except ModuleNotFoundError as exc:  # installed with --no-deps: it pins an old requests
+        raise ModuleNotFoundError("square_attack needs torchattacks: pip install --no-deps torchattacks==3.5.1") from exc
 
     attack = torchattacks.Square(
         _ClassLogits(model), norm={"linf": "Linf", "l2": "L2"}[norm], eps=eps, n_queries=n_queries, seed=seed
@@ -282,7 +277,7 @@ def run_masking_checks(
         results.append(check_black_box("square_not_better", model, x_square, y, white_box_wrong,
                                        tolerance_examples=tolerance_examples))
     if transfer_model is not None:
-        x_transfer = _seeded_pgd(transfer_model, x, y, eps, step_counts[-1], norm=norm, logits="classes", seed=seed)
+        x_transfer = seeded_pgd(transfer_model, x, y, eps, step_counts[-1], norm=norm, logits="classes", seed=seed)
         results.append(check_black_box("transfer_not_better", model, x_transfer, y, white_box_wrong,
                                        tolerance_examples=tolerance_examples))
     return results

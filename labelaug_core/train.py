@@ -164,7 +164,10 @@ def train(
         torch.manual_seed(int(np.random.SeedSequence([config.seed, rank, start_epoch]).generate_state(1)[0]))
     trained = model
     if world_size > 1:
-        trained = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+        # Gradients as views into the all-reduce buckets: no copy per step, and the buckets take
+        # the parameters' layout (channels_last included), so no stride-mismatch copies either.
+        trained = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[dev.index] if dev.type == "cuda" else None, gradient_as_bucket_view=True)
 
     epochs_done = 0
     for epoch in range(start_epoch, config.epochs):

@@ -7,7 +7,15 @@ import torch.nn.functional as F
 import torchattacks
 from torch import nn
 
-from labelaug_core.apgd import apgd, checkpoints, dlr_loss, dlr_targeted_loss, ensemble_attack, ensemble_errors
+from labelaug_core.apgd import (
+    apgd,
+    checkpoints,
+    dlr_loss,
+    dlr_targeted_loss,
+    ensemble_attack,
+    ensemble_errors,
+    seeded_pgd,
+)
 from labelaug_core.attacks import pgd
 from labelaug_core.data import load_arrays
 from labelaug_core.errors import ConfigError
@@ -53,6 +61,16 @@ class WithOpLogit(nn.Module):
 
     def forward(self, x):
         return torch.cat([self.base(x), self.op(x)[:, None]], dim=1)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One intra-op thread: these tiny convolutions run several times faster than on two
+    threads contending for a busy 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -276,12 +294,28 @@ def test_ensemble_is_seeded_and_cascade_attacks_only_survivors(model, test_batch
     assert torch.stack(new).any(0).sum() > 0
 
 
-@pytest.mark.parametrize("attacks,match", [
-    (("pgd-10", "cw"), "unknown member 'cw'"),
-    (("pgd-0",), "unknown member 'pgd-0'"),
-    ((), "at least one member"),
-    (("apgd-ce", "apgd-ce"), "must not repeat"),
+def test_seeded_pgd_is_reproducible_and_zero_eps_is_the_identity(model, test_batch):
+    x, y = test_batch[0][:64], test_batch[1][:64]
+    state = torch.get_rng_state()
+    first = seeded_pgd(model, x, y, EPS, 3, seed=1)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(seeded_pgd(model, x, y, EPS, 3, seed=1), first)
+    assert not torch.equal(seeded_pgd(model, x, y, EPS, 3, seed=2), first)
+    x_worst, fooled_by = ensemble_attack(model, x, y, 0.0, attacks=("pgd-3", "apgd-ce"), apgd_steps=3)
+    assert torch.equal(x_worst, x)
+    assert all(torch.equal(f, fooled_by["clean"]) for f in fooled_by.values())
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(attacks=("pgd-10", "cw")), "unknown member 'cw'"),
+    (dict(attacks=("pgd-0",)), "unknown member 'pgd-0'"),
+    (dict(attacks=()), "at least one member"),
+    (dict(attacks=("apgd-ce", "apgd-ce")), "must not repeat"),
+    (dict(eps=-0.1), "eps must be >= 0"),
+    (dict(apgd_steps=0), "apgd_steps must be >= 1"),
+    (dict(pgd_restarts=0), "pgd_restarts must be >= 1"),
 ])
-def test_bad_ensemble_members_are_rejected(tiny_model, attacks, match):
+def test_bad_ensemble_arguments_are_rejected(tiny_model, kwargs, match):
+    args = dict(eps=0.1) | kwargs
     with pytest.raises(ConfigError, match=match):
-        ensemble_attack(tiny_model, torch.rand(2, 1, 28, 28), torch.tensor([0, 1]), 0.1, attacks=attacks)
+        ensemble_attack(tiny_model, torch.rand(2, 1, 28, 28), torch.tensor([0, 1]), **args)

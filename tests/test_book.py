@@ -1,0 +1,290 @@
+"""labelaug_core.book: experiment plans, cached chapter execution, and the smoke book end to end.
+
+The smoke book is built once per test session (``smoke_book``) in a temporary copy of the
+book's sources; tests/test_book_browser.py opens the same build in a browser.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from labelaug_core import book
+from labelaug_core.book import (
+    BookError, build_book, execute_notebook, load_plan, notebook_parameters, notebook_stamp, toc_chapters,
+)
+from labelaug_core.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+BOOK_FILES = ("_config.yml", "_toc.yml")
+BOOK_DIRS = ("notebooks", "experiments", "book/_static")
+
+
+def copy_book_sources(dst: Path) -> None:
+    """What `labelaug book` reads from the repository, without generated files; node_modules linked."""
+    for name in BOOK_FILES:
+        shutil.copy2(REPO / name, dst / name)
+    for name in BOOK_DIRS:
+        shutil.copytree(REPO / name, dst / name)
+    for page in (REPO / "book").glob("*.md"):
+        shutil.copy2(page, dst / "book" / page.name)
+    (dst / "node_modules").symlink_to(REPO / "node_modules", target_is_directory=True)
+
+
+@dataclass
+class SmokeBook:
+    root: Path
+    index: Path
+    build_s: float
+
+
+_BUILT: dict[str, SmokeBook] = {}
+
+
+def built_smoke_book(tmp_path_factory) -> SmokeBook:
+    """The smoke profile built end to end, once per session (shared with the browser test)."""
+    if "smoke" not in _BUILT:
+        root = tmp_path_factory.mktemp("smoke_book")
+        copy_book_sources(root)
+        started = time.perf_counter()
+        index = build_book("smoke", root=root, progress=False)
+        _BUILT["smoke"] = SmokeBook(root, index, time.perf_counter() - started)
+    return _BUILT["smoke"]
+
+
+@pytest.fixture(scope="session")
+def smoke_book(tmp_path_factory) -> SmokeBook:
+    return built_smoke_book(tmp_path_factory)
+
+
+def write_notebook(path: Path, parameters: str, *cells: str) -> None:
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nb.cells = [nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"]})]
+    nb.cells += [nbformat.v4.new_code_cell(c) for c in cells]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+
+
+def mini_book(root: Path, plan: dict, notebooks: dict[str, tuple[str, ...]]) -> None:
+    """A book with an intro page, the given chapter notebooks and one profile `mini`."""
+    (root / "book").mkdir(parents=True)
+    (root / "book" / "intro.md").write_text("# Intro\n")
+    for name, (parameters, *cells) in notebooks.items():
+        write_notebook(root / "notebooks" / f"{name}.ipynb", parameters, *cells)
+    toc = {"format": "jb-book", "root": "book/intro", "chapters": [{"file": f"book/{n}"} for n in notebooks]}
+    (root / "_toc.yml").write_text(yaml.safe_dump(toc))
+    (root / "experiments").mkdir()
+    (root / "experiments" / "mini.yaml").write_text(yaml.safe_dump(plan))
+
+
+# --- plans -----------------------------------------------------------------------------------
+
+def test_toc_lists_exactly_the_notebooks():
+    """Every notebook is a chapter of the toc, as book/NAME, and every toc entry exists."""
+    chapters = toc_chapters(REPO)
+    assert sorted(chapters) == sorted(p.stem for p in (REPO / "notebooks").glob("*.ipynb"))
+    assert len(chapters) == len(set(chapters))
+    assert chapters == sorted(chapters)  # numbered chapters in reading order
+
+
+@pytest.mark.parametrize("profile", book.available_profiles(REPO))
+def test_every_profile_gives_every_chapter_valid_parameters(profile):
+    import papermill
+
+    plan = load_plan(profile, REPO)
+    assert plan.runs and plan.chapters == toc_chapters(REPO)
+    for name in plan.chapters:
+        declared = set(papermill.inspect_notebook(str(REPO / "notebooks" / f"{name}.ipynb")))
+        params = notebook_parameters(plan, name, declared, REPO / "runs", None)
+        assert set(params) <= declared
+        assert all(params[k] == v for k, v in plan.notebook_parameters.get(name, {}).items())
+        if "runs_dir" in declared:  # a chapter that reads runs gets every training setting
+            assert all(params[k] == v for k, v in plan.settings.items()) and params["seeds"] == plan.seeds
+
+
+def test_profiles_needed_by_the_makefile_and_issue_exist():
+    assert {"smoke", "fashion-mnist-cpu", "cifar10-gpu", "imagenet-gpu"} <= set(book.available_profiles(REPO))
+
+
+def test_unknown_profile_lists_the_available_ones():
+    with pytest.raises(ConfigError, match=r"profile must be one of .*fashion-mnist-cpu.*smoke.*; got 'nope'"):
+        load_plan("nope", REPO)
+
+
+def test_run_grid_is_expanded_per_seed_without_duplicates(tmp_path):
+    plan = {
+        "settings": {"dataset": "fashion-mnist", "epochs": 1, "train_subset": 100},
+        "seeds": [0, 1],
+        "runs": [{"method": ["std", "adv", "advplus"]}, {"method": "advplus", "delta": [0.0, 0.03, 0.3]}],
+    }
+    mini_book(tmp_path, plan, {"01_a": ("x = 1",)})
+    runs = load_plan("mini", tmp_path).runs
+    # 3 methods + 3 deltas, advplus at the default delta 0.03 counted once: 5 runs per seed.
+    assert len(runs) == 10 == len({r.run_id for r in runs})
+    assert sorted({(r.method, r.delta) for r in runs}) == [("adv", 0.0), ("advplus", 0.0), ("advplus", 0.03),
+                                                         ("advplus", 0.3), ("std", 0.0)]
+    assert {r.seed for r in runs} == {0, 1}
+    assert all(r.epochs == 1 and r.train_subset == 100 for r in runs)
+
+
+@pytest.mark.parametrize(
+    "plan, message",
+    [
+        ({"runs": [{"method": "sgd"}]}, r"experiments/mini.yaml: runs\[0\]: method must be one of"),
+        ({"runs": [{"methd": "std"}]}, r"runs\[0\]: unknown config field 'methd'"),
+        ({"run": []}, r"unknown key 'run'"),
+        ({"seeds": [-1]}, r"seeds must be a list of integers"),
+        ({"notebooks": {"02_missing": {}}}, r"notebooks: '02_missing' is not a chapter"),
+    ],
+)
+def test_bad_plans_are_rejected_naming_the_entry(tmp_path, plan, message):
+    mini_book(tmp_path, plan, {"01_a": ("x = 1",)})
+    with pytest.raises(ConfigError, match=message):
+        load_plan("mini", tmp_path)
+
+
+def test_notebook_parameters_are_checked_against_the_parameters_cell(tmp_path):
+    plan = {"settings": {"dataset": "fashion-mnist", "epochs": 1}, "runs": [{"method": "std"}],
+            "notebooks": {"01_a": {"x": 2}, "02_b": {"typo": 1}}}
+    mini_book(tmp_path, plan, {"01_a": ("x = 1",), "02_b": ("y = 1",)})
+    loaded = load_plan("mini", tmp_path)
+    assert notebook_parameters(loaded, "01_a", {"x", "profile"}, tmp_path / "runs", None) == {"x": 2, "profile": "mini"}
+    with pytest.raises(ConfigError, match=r"notebooks.02_b.typo is not a parameter of notebooks/02_b.ipynb"):
+        notebook_parameters(loaded, "02_b", {"y"}, tmp_path / "runs", None)
+    # A chapter that reads runs but not `epochs` would look for runs of another config.
+    with pytest.raises(ConfigError, match=r"settings.epochs is not a parameter of notebooks/01_a.ipynb"):
+        notebook_parameters(loaded, "01_a", {"x", "runs_dir", "dataset"}, tmp_path / "runs", None)
+
+
+def test_stamp_changes_with_each_input(tmp_path):
+    source = tmp_path / "a.ipynb"
+    write_notebook(source, "x = 1")
+    run = tmp_path / "runs" / "r1"
+    run.mkdir(parents=True)
+    (run / "metrics.json").write_text('{"clean_err": 10.0}')
+    stamp = notebook_stamp(source, {"x": 1}, [run])
+    assert stamp == notebook_stamp(source, {"x": 1}, [run])
+    assert stamp != notebook_stamp(source, {"x": 2}, [run])
+    (run / "metrics.json").write_text('{"clean_err": 11.0}')
+    assert stamp != notebook_stamp(source, {"x": 1}, [run])
+    (run / "metrics.json").write_text('{"clean_err": 10.0}')
+    write_notebook(source, "x = 1", "print(x)")
+    assert stamp != notebook_stamp(source, {"x": 1}, [run])
+    assert stamp["library"] == book.library_fingerprint()
+
+
+@pytest.mark.slow
+def test_execute_notebook_reuses_an_unchanged_output(tmp_path):
+    source, output = tmp_path / "nb.ipynb", tmp_path / "out" / "nb.ipynb"
+    write_notebook(source, "x = 1", "print(x * 7)")
+    stamp = {"parameters": {"x": 6}}
+    assert execute_notebook(source, output, {"x": 6}, stamp, cwd=tmp_path) is True
+    assert "42" in nbformat.read(output, as_version=4).cells[-1].outputs[0]["text"]
+    assert json.loads(output.with_suffix(".stamp.json").read_text()) == stamp
+    assert execute_notebook(source, output, {"x": 6}, stamp, cwd=tmp_path) is False
+    assert execute_notebook(source, output, {"x": 6}, stamp, cwd=tmp_path, force=True) is True
+    assert execute_notebook(source, output, {"x": 2}, {"parameters": {"x": 2}}, cwd=tmp_path) is True
+    assert "14" in nbformat.read(output, as_version=4).cells[-1].outputs[0]["text"]
+
+
+# --- the book, end to end ----------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_smoke_book_has_every_chapter(smoke_book):
+    html = smoke_book.root / "_build" / "html"
+    assert smoke_book.index == smoke_book.root / "_build" / "html" / "index.html"
+    assert "book/intro.html" in smoke_book.index.read_text()
+    chapters = toc_chapters(smoke_book.root)
+    assert len(chapters) >= 6
+    for name in chapters:
+        page = (html / "book" / f"{name}.html").read_text()
+        nb = nbformat.read(smoke_book.root / "book" / f"{name}.ipynb", as_version=4)
+        if "runs_dir" in nb.metadata.papermill["parameters"]:
+            assert Path(nb.metadata.papermill["parameters"]["runs_dir"]) == (smoke_book.root / "runs").resolve()
+        assert not any(o.get("output_type") == "error" for c in nb.cells for o in c.get("outputs", []))
+        assert "cell_output" in page  # rendered outputs, not just sources
+    print(f"smoke book built in {smoke_book.build_s:.0f} s")
+
+
+@pytest.mark.slow
+def test_slider_state_is_saved_in_the_executed_notebook_and_page(smoke_book):
+    nb = nbformat.read(smoke_book.root / "book" / "02_label_augmentation_targets.ipynb", as_version=4)
+    state = nb.metadata.widgets["application/vnd.jupyter.widget-state+json"]["state"]
+    by_name = {}
+    for model_id, model in state.items():
+        by_name.setdefault(model["model_name"], []).append((model_id, model))
+    [(stack_id, stack)] = by_name["StackModel"]
+    [(slider_id, slider)] = by_name["SelectionSliderModel"]
+    deltas = nb.metadata.papermill["parameters"]["deltas"]
+    assert slider["state"]["_options_labels"] == [f"{float(d):g}" for d in deltas]
+    assert len(stack["state"]["children"]) == len(deltas)
+    [(_, link)] = by_name["LinkModel"]
+    assert link["state"]["source"] == [f"IPY_MODEL_{slider_id}", "index"]
+    assert link["state"]["target"] == [f"IPY_MODEL_{stack_id}", "selected_index"]
+    page = (smoke_book.root / "_build" / "html" / "book" / "02_label_augmentation_targets.html").read_text()
+    assert 'type="application/vnd.jupyter.widget-state+json"' in page
+    assert "_static/jupyter-widgets/embed-amd.js" in page and "_static/jupyter-widgets/require.js" in page
+
+
+@pytest.mark.slow
+def test_site_references_no_other_host(smoke_book):
+    """Scripts, styles and fonts all come from the site itself (links to papers may point out)."""
+    import re
+
+    html = smoke_book.root / "_build" / "html"
+    pages = list(html.rglob("*.html"))
+    assert pages
+    for page in pages:
+        text = page.read_text()
+        external = re.findall(r'<(?:script|link|img|iframe)[^>]*(?:src|href)="(?:https?:)?//[^"]*"', text)
+        assert external == [], f"{page}: {external}"
+    for asset in ("jupyter-widgets/require.js", "jupyter-widgets/embed-amd.js", "widgets-setup.js",
+                  "mathjax/tex-chtml-full.js"):
+        assert (html / "_static" / asset).is_file()
+
+
+@pytest.mark.slow
+def test_second_build_with_nothing_changed_is_fast_and_executes_nothing(smoke_book):
+    root = smoke_book.root
+    outputs = sorted((root / "book").glob("*.ipynb")) + sorted((root / "runs").glob("*/metrics.json"))
+    before = {p: p.stat().st_mtime_ns for p in outputs}
+    started = time.perf_counter()
+    index = build_book("smoke", root=root, progress=False)
+    elapsed = time.perf_counter() - started
+    assert index.is_file()
+    assert {p: p.stat().st_mtime_ns for p in outputs} == before  # nothing trained or executed again
+    assert elapsed < 60, f"second build took {elapsed:.0f} s"
+
+
+@pytest.mark.slow
+def test_failing_notebook_stops_the_build_with_its_path_and_error(tmp_path):
+    mini_book(tmp_path, {"runs": []}, {"01_ok": ("x = 1", "print(x)"), "02_bad": ("y = 0", "print('before')", "1 / y")})
+    shutil.copy2(REPO / "_config.yml", tmp_path / "_config.yml")
+    (tmp_path / "node_modules").symlink_to(REPO / "node_modules", target_is_directory=True)
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([sys.executable, "-m", "labelaug_core", "book", "--profile", "mini"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert str(tmp_path / "notebooks" / "02_bad.ipynb") in result.stderr
+    assert "ZeroDivisionError" in result.stderr
+    kept = nbformat.read(tmp_path / "book" / "02_bad.ipynb", as_version=4)  # partly executed, kept
+    cells = {c.source: c for c in kept.cells if c.cell_type == "code"}
+    assert cells["print('before')"].outputs[0]["text"] == "before\n"
+    assert cells["1 / y"].outputs[0]["ename"] == "ZeroDivisionError"
+    assert not (tmp_path / "book" / "02_bad.stamp.json").exists()  # so the next build runs it again
+    assert (tmp_path / "book" / "01_ok.stamp.json").exists()
+    assert not (tmp_path / "_build" / "html" / "index.html").exists()
+
+
+def test_missing_widget_javascript_is_reported(tmp_path):
+    with pytest.raises(BookError, match="npm ci"):
+        book.install_static_assets(tmp_path)

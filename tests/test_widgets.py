@@ -1,0 +1,118 @@
+"""slider_of_figures: one precomputed image per value, switched in JavaScript by a jslink."""
+from __future__ import annotations
+
+import io
+
+import ipywidgets as widgets
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+from labelaug_core.errors import ConfigError  # noqa: E402
+from ipywidgets.widgets.widget_link import Link  # noqa: E402
+
+from labelaug_core.widgets import FigureSlider, png_bytes, slider_of_figures  # noqa: E402
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def line_figure(height: float) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(2, 1.5))
+    ax.plot([0, 1], [0, height])
+    ax.set_ylim(0, 1)
+    return fig
+
+
+@pytest.fixture
+def figures():
+    """Keys deliberately not sorted: the slider must keep the mapping's order."""
+    figs = {0.3: line_figure(0.3), 0.0: line_figure(0.0), 0.01: line_figure(0.01)}
+    yield figs
+    for fig in figs.values():
+        plt.close(fig)
+
+
+def test_structure_is_a_slider_above_a_stack_of_images(figures):
+    box = slider_of_figures(figures, description="δ")
+    assert isinstance(box, FigureSlider) and isinstance(box, widgets.VBox)
+    assert box.children == (box.slider, box.stack)
+    assert isinstance(box.slider, widgets.SelectionSlider)
+    assert isinstance(box.stack, widgets.Stack)
+    assert box.slider.description == "δ"
+    assert len(box.stack.children) == len(figures)
+    assert all(isinstance(img, widgets.Image) and img.format == "png" for img in box.stack.children)
+
+
+def test_the_switch_is_a_jslink_from_slider_index_to_stack_selection(figures):
+    box = slider_of_figures(figures)
+    assert isinstance(box.link, Link)
+    assert box.link.source == (box.slider, "index")
+    assert box.link.target == (box.stack, "selected_index")
+    # A jslink is a widget model of its own: its state is saved with the notebook.
+    assert box.link.get_state()["_model_name"] == "LinkModel"
+
+
+def test_one_image_per_value_in_the_mappings_order(figures):
+    box = slider_of_figures(figures)
+    assert box.slider.options == (("0.3", 0.3), ("0", 0.0), ("0.01", 0.01))
+    assert box.slider.value == 0.3 and box.slider.index == 0 and box.stack.selected_index == 0
+    for img, fig in zip(box.stack.children, figures.values()):
+        assert bytes(img.value).startswith(PNG_SIGNATURE)
+        assert bytes(img.value) == png_bytes(fig)
+    assert len({bytes(img.value) for img in box.stack.children}) == len(figures)  # three different pictures
+
+
+def test_slider_position_i_is_the_ith_value(figures):
+    box = slider_of_figures(figures)
+    for i, key in enumerate(figures):
+        box.slider.value = key
+        assert box.slider.index == i
+        assert bytes(box.stack.children[i].value) == png_bytes(figures[key])
+
+
+def test_start_value_selects_slider_and_stack(figures):
+    box = slider_of_figures(figures, start=0.01)
+    assert box.slider.index == 2 and box.slider.value == 0.01
+    assert box.stack.selected_index == 2
+
+
+def test_png_bytes_are_taken_as_they_are():
+    buffer = io.BytesIO()
+    fig = line_figure(0.5)
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    png = buffer.getvalue()
+    box = slider_of_figures({"a": png, "b": png}, description="x", label=str.upper)
+    assert [bytes(img.value) for img in box.stack.children] == [png, png]
+    assert box.slider.options == (("A", "a"), ("B", "b"))
+
+
+def test_closed_figures_still_render():
+    fig = line_figure(0.2)
+    plt.close(fig)  # notebooks close them so that they are not shown twice
+    assert png_bytes(fig).startswith(PNG_SIGNATURE)
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({}, "at least one"),
+        ({0.1: b"GIF89a..."}, "PNG"),
+        ({0.1: "not a figure"}, "matplotlib Figures or PNG bytes"),
+    ],
+)
+def test_bad_figures_are_rejected(bad, message):
+    with pytest.raises(ConfigError, match=message):
+        slider_of_figures(bad)
+
+
+def test_labels_must_be_distinct(figures):
+    with pytest.raises(ConfigError, match="distinct"):
+        slider_of_figures(figures, label=lambda key: "same")
+
+
+def test_start_must_be_a_key(figures):
+    with pytest.raises(ConfigError, match="start"):
+        slider_of_figures(figures, start=0.5)
