@@ -58,6 +58,8 @@ class TrainConfig:
     pretrained: bool = False         # torchvision weights (ResNet-50 only; needs internet)
     image_size: int = 0              # input side for folder data sets; 0 = the data set's own
     precision: str = "auto"          # auto | fp32 | bf16 (autocast for training steps)
+    weak_classes: str = ""           # comma-separated class indices whose loss is up-weighted
+    weak_class_weight: float = 1.0   # loss weight of weak_classes (others 1); Tian et al. 2021
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -91,9 +93,25 @@ class TrainConfig:
             values["alpha"] = 2.5 * values["eps"] / values["steps"]
         if self.method != "advplus":
             values["delta"], values["num_ops"] = 0.0, 0
+        if not values["weak_classes"]:
+            values["weak_class_weight"] = 1.0
         if values["eval_subset"] == 0:
             values["eval_subset"] = values["test_subset"]
         return TrainConfig(**values)
+
+    def class_weight(self, num_classes: int):
+        """(K,) loss weights: ``weak_class_weight`` for ``weak_classes``, 1 elsewhere; None if unweighted."""
+        import torch
+
+        if not self.weak_classes or self.weak_class_weight == 1.0:
+            return None
+        weight = torch.ones(num_classes)
+        for part in self.weak_classes.split(","):
+            k = int(part)
+            if not 0 <= k < num_classes:
+                raise ConfigError(f"weak_classes must be class indices in [0, {num_classes}); got {k}")
+            weight[k] = self.weak_class_weight
+        return weight
 
     @property
     def run_id(self) -> str:
@@ -131,5 +149,8 @@ def _validate(c: TrainConfig) -> None:
         _check(c.lr > 0, f"lr must be > 0; got {c.lr}")
     _check(0 <= c.momentum < 1, f"momentum must be in [0, 1); got {c.momentum}")
     _check(c.weight_decay >= 0, f"weight_decay must be >= 0; got {c.weight_decay}")
+    _check(c.weak_class_weight > 0, f"weak_class_weight must be > 0; got {c.weak_class_weight}")
+    _check(all(part.strip().isdigit() for part in c.weak_classes.split(",")) if c.weak_classes else True,
+           f"weak_classes must be comma-separated class indices like '6' or '6,2'; got {c.weak_classes!r}")
     for name in ("train_subset", "test_subset", "eval_subset", "seed", "image_size"):
         _check(getattr(c, name) >= 0, f"{name} must be >= 0; got {getattr(c, name)}")

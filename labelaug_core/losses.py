@@ -47,18 +47,29 @@ def label_augmentation_loss(
     num_classes: int,
     num_ops: int,
     delta: float,
+    class_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Mean cross-entropy over all K + M logits against :func:`augmented_targets`.
 
     Args:
         logits: (B, K + M).  y, op, num_classes, num_ops, delta: as :func:`augmented_targets`.
+        class_weight: optional (K,) loss weight of each true class (a weakest-class defence,
+            Tian et al. 2021); the mean is then weighted, ``sum(w_y * l) / sum(w_y)``, as
+            ``F.cross_entropy(..., weight=)`` does.
 
     With ``delta = 0`` (or only clean images) this is exactly ``F.cross_entropy(logits, y)``;
     with M = 0 it is plain cross-entropy on a K-output model.
     """
     if logits.shape[1] != num_classes + num_ops:
         raise ConfigError(f"logits must have K + M = {num_classes + num_ops} columns; got {logits.shape[1]}")
+    weight = None
+    if class_weight is not None:
+        weight = torch.cat([class_weight.to(logits.dtype), logits.new_ones(num_ops)])
     if delta == 0 or num_ops == 0 or not bool((op >= 0).any()):
-        return F.cross_entropy(logits, y)
+        return F.cross_entropy(logits, y, weight=weight)
     targets = augmented_targets(y, op, num_classes, num_ops, delta)
-    return F.cross_entropy(logits, targets.to(logits.dtype))
+    losses = -(targets.to(logits.dtype) * logits.log_softmax(dim=1)).sum(dim=1)
+    if class_weight is None:
+        return losses.mean()
+    w = class_weight.to(logits.dtype)[y]
+    return (w * losses).sum() / w.sum()

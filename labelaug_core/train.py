@@ -146,6 +146,9 @@ def train(
         image_size=config.image_size or None,
     )
     total_steps = config.epochs * len(loader)
+    class_weight = config.class_weight(model.num_classes)
+    if class_weight is not None:
+        class_weight = class_weight.to(dev)
     optimizer = make_optimizer(model, config, dev)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps, eta_min=config.lr * 1e-4)
     history: list[dict] = []
@@ -164,10 +167,7 @@ def train(
         torch.manual_seed(int(np.random.SeedSequence([config.seed, rank, start_epoch]).generate_state(1)[0]))
     trained = model
     if world_size > 1:
-        # Gradients as views into the all-reduce buckets: no copy per step, and the buckets take
-        # the parameters' layout (channels_last included), so no stride-mismatch copies either.
-        trained = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[dev.index] if dev.type == "cuda" else None, gradient_as_bucket_view=True)
+        trained = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
 
     epochs_done = 0
     for epoch in range(start_epoch, config.epochs):
@@ -187,7 +187,7 @@ def train(
                 x = x.contiguous(memory_format=torch.channels_last)
             # The attack runs on the bare model (no DDP hooks); the update on the wrapped one.
             x_train = pgd(model, x, y, config.eps, config.alpha, config.steps, precision=precision) if config.method != "std" else x
-            loss, pred = _step_loss(trained, model, config, x_train, y, precision)
+            loss, pred = _step_loss(trained, model, config, x_train, y, precision, class_weight)
             first_bad = (bad_step == 0) & ~torch.isfinite(loss.detach())
             bad_step = torch.where(first_bad, step + 1, bad_step)
             bad_loss = torch.where(first_bad, loss.detach(), bad_loss)
@@ -234,16 +234,17 @@ def _raise_if_diverged(bad_step: torch.Tensor, bad_loss: torch.Tensor, epoch: in
         )
 
 
-def _step_loss(trained, model: Classifier, config: TrainConfig, x: torch.Tensor, y: torch.Tensor, precision: str):
+def _step_loss(trained, model: Classifier, config: TrainConfig, x: torch.Tensor, y: torch.Tensor, precision: str,
+               class_weight: torch.Tensor | None = None):
     """Loss on already-attacked images ``x`` through ``trained`` (the DDP wrapper when distributed)."""
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
         logits = trained(x)
     logits = logits.float()
     if config.method == "advplus":
         op = torch.zeros_like(y)  # operation 0: the adversarial perturbation
-        loss = label_augmentation_loss(logits, y, op, model.num_classes, model.num_ops, config.delta)
+        loss = label_augmentation_loss(logits, y, op, model.num_classes, model.num_ops, config.delta, class_weight)
     else:
-        loss = F.cross_entropy(logits, y)
+        loss = F.cross_entropy(logits, y, weight=class_weight)
     return loss, logits[:, : model.num_classes].argmax(1)
 
 

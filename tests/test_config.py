@@ -40,3 +40,16 @@ def test_bad_values_give_one_line_messages(values, match):
     with pytest.raises(ConfigError, match=match) as info:
         TrainConfig.from_dict(values)
     assert "\n" not in str(info.value)
+
+
+def test_weak_class_weights():
+    import torch
+
+    c = TrainConfig(method="adv", weak_classes="6,2", weak_class_weight=2.0)
+    torch.testing.assert_close(c.class_weight(10), torch.tensor([1, 1, 2, 1, 1, 1, 2, 1, 1, 1.0]))
+    assert TrainConfig(method="adv").class_weight(10) is None
+    assert TrainConfig(method="adv", weak_class_weight=3.0).run_id == TrainConfig(method="adv").run_id
+    with pytest.raises(ConfigError, match="weak_classes must be comma-separated"):
+        TrainConfig(weak_classes="shirt")
+    with pytest.raises(ConfigError, match=r"weak_classes must be class indices in \[0, 10\)"):
+        TrainConfig(weak_classes="12", weak_class_weight=2.0).class_weight(10)

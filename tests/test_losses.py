@@ -70,3 +70,20 @@ def test_delta_outside_unit_interval_is_rejected(delta):
 def test_operation_label_out_of_range_is_rejected():
     with pytest.raises(ConfigError, match="op must be"):
         augmented_targets(torch.tensor([0]), torch.tensor([M]), K, M, 0.03)
+
+
+def test_class_weight_is_a_weighted_mean_and_matches_torch_for_hard_targets():
+    g = torch.Generator().manual_seed(4)
+    logits = torch.randn(16, K + M, generator=g)
+    y = torch.randint(0, K, (16,), generator=g)
+    weight = torch.ones(K)
+    weight[y[0]] = 3.0
+    clean = torch.full((16,), -1)
+    torch.testing.assert_close(label_augmentation_loss(logits, y, clean, K, M, 0.03, weight),
+                               F.cross_entropy(logits, y, weight=torch.cat([weight, torch.ones(M)])))
+    op = torch.zeros(16, dtype=torch.long)
+    per_example = -(augmented_targets(y, op, K, M, 0.1) * logits.log_softmax(1)).sum(1)
+    w = weight[y]
+    torch.testing.assert_close(label_augmentation_loss(logits, y, op, K, M, 0.1, weight), (w * per_example).sum() / w.sum())
+    torch.testing.assert_close(label_augmentation_loss(logits, y, op, K, M, 0.1, torch.ones(K)),
+                               label_augmentation_loss(logits, y, op, K, M, 0.1))
