@@ -11,7 +11,7 @@ ifneq ($(wildcard ../shared/datasets/fashion-mnist),)
 export LABELAUG_DATA ?= $(abspath ../shared/datasets)
 endif
 
-.PHONY: book test bench venv data clean
+.PHONY: book test bench venv data chromium clean
 
 venv: $(VENV)/.installed
 
@@ -29,14 +29,23 @@ data: venv
 	  || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	         apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; fi; }
 
-book: venv data
+# The widget JavaScript of the book is served from the site itself (pinned npm packages).
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+
+# Debian's Chromium for tests/test_book_browser.py (which skips, saying why, without one).
+chromium:
+	@command -v chromium >/dev/null || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	   apt-get update -qq && apt-get install -y -qq chromium; fi; }
+
+book: venv data node_modules/.package-lock.json
 	$(BIN)/labelaug book --profile $(PROFILE)
 
-test: venv data
+test: venv data node_modules/.package-lock.json chromium
 	$(BIN)/python -m pytest -q
 
 bench: venv data
 	$(BIN)/labelaug bench
 
 clean:
-	rm -rf _build book/*.ipynb runs
+	rm -rf _build book/*.ipynb book/*.stamp.json book/_static_js runs

@@ -67,8 +67,8 @@ def attack_loss(
 def _validate(eps: float, alpha: float, steps: int, norm: str, restarts: int, temperature: float, logits: str, precision: str) -> None:
     if eps < 0:
         raise ConfigError(f"eps must be >= 0 (pixel units); got {eps}")
-    if alpha <= 0:
-        raise ConfigError(f"alpha must be > 0 (pixel units); got {alpha}")
+    if alpha <= 0 and eps > 0:
+        raise ConfigError(f"alpha must be > 0 (pixel units) when eps > 0; got {alpha}")
     if steps < 1:
         raise ConfigError(f"steps must be >= 1; got {steps}")
     if norm not in NORMS:

@@ -62,19 +62,20 @@ class Workload:
     image_size: int
     batch: int
     repeats: int
+    compiled: bool = False  # also time the fast path under torch.compile (compile time reported apart)
 
 
 # Sizes per device kind. On the 2-core CPU the large models get small batches and one or two
 # repeats so that the whole `labelaug bench` stays under 5 minutes; on CUDA the usual batches.
 WORKLOADS = {
-    "cpu": (Workload("small-cnn", 1, 28, 128, 5), Workload("preact-resnet18", 3, 32, 8, 2),
+    "cpu": (Workload("small-cnn", 1, 28, 128, 5, compiled=True), Workload("preact-resnet18", 3, 32, 8, 2),
             Workload("resnet50", 3, 224, 2, 1)),
-    "cuda": (Workload("small-cnn", 1, 28, 128, 10), Workload("preact-resnet18", 3, 32, 128, 5),
-             Workload("resnet50", 3, 224, 64, 3)),
-    "quick": (Workload("small-cnn", 1, 28, 32, 1),),
+    "cuda": (Workload("small-cnn", 1, 28, 128, 10, True), Workload("preact-resnet18", 3, 32, 128, 5, True),
+             Workload("resnet50", 3, 224, 64, 3, True)),
+    "quick": (Workload("small-cnn", 1, 28, 16, 1),),
 }
 # Training examples of the epoch benchmark (a multiple of the batch of 128) and its repeats.
-EPOCH_IMAGES = {"cpu": (2048, 3), "cuda": (60000, 3), "quick": (256, 1)}
+EPOCH_IMAGES = {"cpu": (2048, 3), "cuda": (60000, 3), "quick": (128, 1)}
 
 
 # --- timing -------------------------------------------------------------------------------------
@@ -146,8 +147,9 @@ def _optional(name: str):
         return None
 
 
-def attack_cases(model, x: torch.Tensor, y: torch.Tensor, steps: int, fast_precision: str):
-    """``{name: (fn(steps), precision)}`` of the attack cases on one model and batch."""
+def attack_cases(model, x: torch.Tensor, y: torch.Tensor, steps: int, fast_precision: str, *, compiled: bool = False):
+    """``{name: (fn(steps), precision)}`` of the attack cases on one model and batch; each fn
+    returns its adversarial batch (floors: None)."""
     device = x.device
     layout = torch.channels_last if uses_channels_last(device, fast_precision) else torch.contiguous_format
     fast_model = copy.deepcopy(model).to(memory_format=layout)
@@ -156,6 +158,11 @@ def attack_cases(model, x: torch.Tensor, y: torch.Tensor, steps: int, fast_preci
         "labelaug fp32": (lambda s: pgd(model, x, y, EPS, ALPHA, s), "fp32"),
         "labelaug fast": (lambda s: pgd(fast_model, x_fast, y, EPS, ALPHA, s, precision=fast_precision), fast_precision),
     }
+    if compiled:
+        compiled_model = copy.deepcopy(fast_model)
+        compiled_model.compile()  # in place, so num_classes stays; compiles on the first call
+        cases["labelaug fast+compile"] = (
+            lambda s: pgd(compiled_model, x_fast, y, EPS, ALPHA, s, precision=fast_precision), fast_precision)
     torchattacks = _optional("torchattacks")
     if torchattacks is not None:
         ta = torchattacks.PGD(model, eps=EPS, alpha=ALPHA, steps=steps, random_start=True)
@@ -191,9 +198,13 @@ def bench_attacks(work: Workload, device: torch.device, fast_precision: str, pea
     g = torch.Generator().manual_seed(0)
     x = torch.rand(work.batch, work.channels, work.image_size, work.image_size, generator=g).to(device)
     y = torch.randint(0, 10, (work.batch,), generator=g).to(device)
-    cases = attack_cases(model, x, y, STEPS, fast_precision)
+    cases = attack_cases(model, x, y, STEPS, fast_precision, compiled=work.compiled)
+    warmup_s: dict[str, float] = {}
+
+    def warm(name, fn):  # one step builds every kernel (and compiles the compiled case)
+        return lambda: warmup_s.__setitem__(name, time_once(lambda: fn(1), device))
     times = interleaved({n: (lambda f=f: f(STEPS)) for n, (f, _) in cases.items()}, device, work.repeats,
-                        warmup={n: (lambda f=f: f(1)) for n, (f, _) in cases.items()})  # one step builds every kernel
+                        warmup={n: warm(n, f) for n, (f, _) in cases.items()})
     flops = STEPS * pass_flops(model, x)
     median = {n: statistics.median(t) for n, t in times.items()}
     rows = []
@@ -201,6 +212,7 @@ def bench_attacks(work: Workload, device: torch.device, fast_precision: str, pea
         floor = median["floor fast" if precision == fast_precision and "fast" in name else "floor fp32"]
         row = {
             "case": name, "precision": precision, "median_s": median[name], "times_s": times[name],
+            "warmup_s": warmup_s[name],
             "images_per_s": work.batch / median[name], "pct_of_floor": 100 * floor / median[name],
             "tflops_per_s": flops / median[name] / 1e12, "pct_of_peak": 100 * flops / median[name] / peaks[precision],
         }
@@ -343,32 +355,41 @@ def environment(device: torch.device, fast_precision: str) -> dict:
     return env
 
 
-def _table(result: dict) -> str:
-    lines = []
-    for a in result["attacks"]:
-        b, c, h, _ = a["input"]
-        lines.append(f"\nPGD-{a['steps']} on {a['model']} ({c}x{h}x{h}, batch {b}), median of {a['repeats']}")
-        lines.append(f"  {'case':18s} {'img/s':>9s} {'x torchatt.':>11s} {'x ART':>7s} {'% floor':>8s} {'TFLOP/s':>8s} {'% peak':>7s}")
-        for r in a["rows"]:
-            ta, art = r.get("x_torchattacks.PGD"), r.get("x_ART PGD")
-            lines.append(f"  {r['case']:18s} {r['images_per_s']:9.1f} {ta or float('nan'):11.2f} {art or float('nan'):7.2f} "
-                         f"{r['pct_of_floor']:8.1f} {r['tflops_per_s']:8.3f} {r['pct_of_peak']:7.1f}")
-    e = result["epoch"]
-    lines.append(f"\nOne PGD-{e['steps']} adversarial-training epoch, small CNN, {e['images']} Fashion-MNIST images, "
-                 f"batch {e['batch']}, median of {e['repeats']}")
-    lines.append(f"  {'case':18s} {'s':>8s} {'img/s':>9s} {'% floor':>8s}")
+def _attack_table(a: dict) -> str:
+    b, c, h, _ = a["input"]
+    lines = [f"\nPGD-{a['steps']} on {a['model']} ({c}x{h}x{h}, batch {b}), median of {a['repeats']} ({a['wall_s']:.0f} s)",
+             f"  {'case':22s} {'img/s':>9s} {'x torchatt.':>11s} {'x ART':>7s} {'% floor':>8s} {'TFLOP/s':>8s} {'% peak':>7s}"]
+    for r in a["rows"]:
+        ta, art = r.get("x_torchattacks.PGD", float("nan")), r.get("x_ART PGD", float("nan"))
+        lines.append(f"  {r['case']:22s} {r['images_per_s']:9.1f} {ta:11.2f} {art:7.2f} "
+                     f"{r['pct_of_floor']:8.1f} {r['tflops_per_s']:8.3f} {r['pct_of_peak']:7.1f}")
+    return "\n".join(lines)
+
+
+def _epoch_table(e: dict) -> str:
+    lines = [f"\nOne PGD-{e['steps']} adversarial-training epoch, small CNN, {e['images']} Fashion-MNIST images, "
+             f"batch {e['batch']}, median of {e['repeats']} ({e['wall_s']:.0f} s)",
+             f"  {'case':22s} {'s':>8s} {'img/s':>9s} {'% floor':>8s}"]
     for r in e["rows"]:
-        lines.append(f"  {r['case']:18s} {r['median_s']:8.2f} {r['images_per_s']:9.1f} {r['pct_of_floor']:8.1f}")
+        lines.append(f"  {r['case']:22s} {r['median_s']:8.2f} {r['images_per_s']:9.1f} {r['pct_of_floor']:8.1f}")
     if "speedup_vs_reference" in e:
         lines.append(f"  labelaug train is {e['speedup_vs_reference']:.2f}x the reference loop")
     return "\n".join(lines)
 
 
-def run_benchmarks(out_dir: str, quick: bool = False, *, device: str | None = None, data_dir: str | None = None) -> dict:
-    """Run every benchmark on ``device`` (default: CUDA if available), print the table, and write
-    ``out_dir/<device>-<date>[-quick].json``; return the result dict.
+def _timed_section(fn, *args) -> dict:
+    started = time.perf_counter()
+    out = fn(*args)
+    out["wall_s"] = time.perf_counter() - started
+    return out
 
-    ``quick``: the small CNN only, one repeat, 256 training images (a smoke check, not a measurement).
+
+def run_benchmarks(out_dir: str, quick: bool = False, *, device: str | None = None, data_dir: str | None = None) -> dict:
+    """Run every benchmark on ``device`` (default: CUDA if available), print the tables as they
+    finish, and write ``out_dir/<device>-<date>[-quick].json``; return the result dict.
+
+    ``quick``: the small CNN only (batch 16), one repeat, 128 training images: a smoke check of
+    every code path, not a measurement.
     """
     from labelaug_core.data import load_arrays
 
@@ -380,12 +401,19 @@ def run_benchmarks(out_dir: str, quick: bool = False, *, device: str | None = No
         torch.backends.cudnn.benchmark = True  # for every case alike: each picks its fastest kernels
     fast_precision = pick_precision(TrainConfig(precision="auto"), dev)
     kind = "quick" if quick else dev.type
-    n = 8192 if dev.type == "cuda" else 1024
+    env = environment(dev, fast_precision)
+    print(f"labelaug bench on {dev} ({env.get('device_name', env['cpu'])}, {env['threads']} threads, "
+          f"fast path {fast_precision}); load average {load_start[0]:.2f}", flush=True)
+    n = 8192 if dev.type == "cuda" else 256 if quick else 1024
     peaks = {"fp32": matmul_peak(dev, torch.float32, n), "bf16": matmul_peak(dev, torch.bfloat16, n)}
-    result = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "quick": quick,
-              "env": environment(dev, fast_precision), "matmul_peak_tflops": {k: v / 1e12 for k, v in peaks.items()},
-              "attacks": [bench_attacks(w, dev, fast_precision, peaks) for w in WORKLOADS[kind]]}
-    result["epoch"] = bench_epoch(*EPOCH_IMAGES[kind], dev, data_dir)
+    print(f"matmul peak: fp32 {peaks['fp32'] / 1e12:.3f}, bf16 {peaks['bf16'] / 1e12:.3f} TFLOP/s", flush=True)
+    result = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "quick": quick, "env": env,
+              "matmul_peak_tflops": {k: v / 1e12 for k, v in peaks.items()}, "attacks": []}
+    for work in WORKLOADS[kind]:
+        result["attacks"].append(_timed_section(bench_attacks, work, dev, fast_precision, peaks))
+        print(_attack_table(result["attacks"][-1]), flush=True)
+    result["epoch"] = _timed_section(bench_epoch, *EPOCH_IMAGES[kind], dev, data_dir)
+    print(_epoch_table(result["epoch"]), flush=True)
     small = next(r for r in result["attacks"][0]["rows"] if r["case"] == "labelaug fast")
     result["headline"] = {
         "small_cnn_pgd10_fast_vs_torchattacks": small.get("x_torchattacks.PGD"),
@@ -394,13 +422,9 @@ def run_benchmarks(out_dir: str, quick: bool = False, *, device: str | None = No
     }
     result["load_average"] = {"start": load_start, "end": os.getloadavg()}
     result["wall_s"] = time.perf_counter() - started
-    name = "cpu" if dev.type == "cpu" else re.sub(r"[^a-z0-9]+", "-", f"cuda-{result['env']['device_name']}".lower()).strip("-")
+    name = "cpu" if dev.type == "cpu" else re.sub(r"[^a-z0-9]+", "-", f"cuda-{env['device_name']}".lower()).strip("-")
     path = Path(out_dir) / f"{name}-{datetime.date.today().isoformat()}{'-quick' if quick else ''}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"labelaug bench on {dev} ({result['env']['cpu'] if dev.type == 'cpu' else result['env']['device_name']}, "
-          f"{result['env']['threads']} threads, fast path {fast_precision}); load average {load_start[0]:.2f}")
-    print(f"matmul peak: fp32 {peaks['fp32'] / 1e12:.3f}, bf16 {peaks['bf16'] / 1e12:.3f} TFLOP/s")
-    print(_table(result))
-    print(f"\nwritten {path} ({result['wall_s']:.0f} s)")
+    print(f"\nload average at the end {result['load_average']['end'][0]:.2f}; written {path} ({result['wall_s']:.0f} s)")
     return result

@@ -217,7 +217,8 @@ def execute_notebook(source: Path, output: Path, parameters: dict[str, Any], sta
     from papermill.exceptions import PapermillExecutionError
 
     stamp_path = output.with_suffix(".stamp.json")
-    if not force and output.is_file() and stamp_path.is_file() and json.loads(stamp_path.read_text()) == stamp:
+    canonical = json.dumps(stamp, indent=1, sort_keys=True) + "\n"
+    if not force and output.is_file() and stamp_path.is_file() and stamp_path.read_text() == canonical:
         return False
     stamp_path.unlink(missing_ok=True)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -232,7 +233,7 @@ def execute_notebook(source: Path, output: Path, parameters: dict[str, Any], sta
                         f"{trace}\npartly executed notebook kept at {output}") from exc
     except DeadKernelError as exc:
         raise BookError(f"notebook {source}: the kernel died ({exc}); partly executed notebook kept at {output}") from exc
-    stamp_path.write_text(json.dumps(stamp, indent=1, sort_keys=True) + "\n")
+    stamp_path.write_text(canonical)
     return True
 
 
@@ -327,6 +328,8 @@ def build_book(
     install_static_assets(root)
 
     started = time.perf_counter()
+    if progress:
+        print(f"book {profile}: {plan.description}; {len(plan.runs)} runs, {len(plan.chapters)} chapters")
     steps = tqdm(total=len(plan.runs) + len(plan.chapters) + 1, desc=f"book {profile}", unit="step",
                  disable=not progress, dynamic_ncols=True)
     with steps:
@@ -342,7 +345,7 @@ def build_book(
             stamp = notebook_stamp(source, parameters[name], run_dirs if reads_runs else [])
             executed = execute_notebook(source, root / "book" / f"{name}.ipynb", parameters[name], stamp,
                                         cwd=root, force=force)
-            if not executed:
+            if not executed and progress:
                 steps.write(f"book: {name}: unchanged, not executed again")
             steps.update()
         steps.set_postfix_str("jupyter-book build")

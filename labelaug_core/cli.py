@@ -144,6 +144,14 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"labelaug: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        from labelaug_core.book import BookError
+        from labelaug_core.train import TrainingDiverged
+
+        if not isinstance(exc, (BookError, TrainingDiverged)):
+            raise
+        print(f"labelaug: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("labelaug: interrupted; a rerun resumes from the last checkpoint", file=sys.stderr)
         return 130

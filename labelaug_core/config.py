@@ -55,7 +55,7 @@ class TrainConfig:
     test_subset: int = 0             # class-balanced test subset for clean error; 0 = all
     eval_subset: int = 0             # test examples attacked by PGD-k; 0 = test_subset
     eval_steps: int = 40             # PGD-k of the evaluation (paper: 40)
-    pretrained: bool = False         # torchvision weights (ResNet-50 only; needs internet)
+    pretrained: bool | None = None   # torchvision weights (ResNet-50 only); None = dataset default
     image_size: int = 0              # input side for folder data sets; 0 = the data set's own
     precision: str = "auto"          # auto | fp32 | bf16 (autocast for training steps)
     weak_classes: str = ""           # comma-separated class indices whose loss is up-weighted
@@ -89,8 +89,13 @@ class TrainConfig:
                 values[key] = defaults[key]
         if values["model"] == "auto":
             values["model"] = defaults["model"]
+        if values["pretrained"] is None:
+            values["pretrained"] = bool(defaults.get("pretrained", False)) and values["model"] == "resnet50"
+        # Numbers from YAML/JSON/CLI: 0 and 0.0 must give the same run id.
+        for key in ("eps", "alpha", "delta", "lr", "momentum", "weight_decay", "weak_class_weight"):
+            values[key] = float(values[key]) if values[key] is not None else None
         if values["alpha"] is None:
-            values["alpha"] = 2.5 * values["eps"] / values["steps"]
+            values["alpha"] = 2.5 * float(values["eps"]) / values["steps"]
         if self.method != "advplus":
             values["delta"], values["num_ops"] = 0.0, 0
         if not values["weak_classes"]:
@@ -135,7 +140,7 @@ def _validate(c: TrainConfig) -> None:
     if c.eps is not None:
         _check(0 <= c.eps <= 1, f"eps must be in [0, 1] (pixel units); got {c.eps}")
     if c.alpha is not None:
-        _check(0 < c.alpha <= 1, f"alpha must be in (0, 1] (pixel units); got {c.alpha}")
+        _check(0 <= c.alpha <= 1, f"alpha must be in [0, 1] (pixel units); got {c.alpha}")
     _check(0 <= c.delta < 1, f"delta must be in [0, 1); got {c.delta}")
     _check(c.steps >= 1, f"steps must be >= 1; got {c.steps}")
     _check(c.eval_steps >= 1, f"eval_steps must be >= 1; got {c.eval_steps}")

@@ -465,13 +465,19 @@ _LAYOUT = "<root>/<corruption>/<severity>/<class>/*.JPEG"
 
 
 def imagenet_c_loader(root: str | Path, corruption: str, severity: int, batch_size: int, image_size: int = 224,
-                      *, workers: int = 2) -> torch.utils.data.DataLoader:
+                      *, workers: int = 2, classes=None, file_names=None) -> torch.utils.data.DataLoader:
     """Batches (x float [0, 1] (B, 3, image_size, image_size), y int64) of one ImageNet-C folder.
 
     Reads the standard layout ``<root>/<corruption>/<severity>/<class>/*.JPEG`` with torchvision's
     ImageFolder (classes sorted, so WordNet-id folders get the usual ImageNet indices). ImageNet-C
     images are already 224 x 224 centre crops, so the transform is Resize(image_size) +
     CenterCrop(image_size): the identity at 224, as in Hendrycks' evaluation. No normalisation.
+
+    ``classes``: the model's class folders (WordNet ids) in the order of its outputs, for a model
+    trained on a subset of ImageNet's classes; images of other classes are left out and the label
+    of an image is its class's position in ``classes`` (default: every class folder, sorted).
+    ``file_names``: keep only the images with these base names (ImageNet-C keeps the validation
+    file names, so these can be the clean images a model was evaluated on); each must be there.
     """
     from torchvision import datasets, transforms
 
@@ -484,16 +490,36 @@ def imagenet_c_loader(root: str | Path, corruption: str, severity: int, batch_si
         dataset = datasets.ImageFolder(str(folder), transform=tf)
     except FileNotFoundError as err:
         raise ConfigError(f"root must hold ImageNet-C as {_LAYOUT}; {err}") from None
+    if classes is not None or file_names is not None:
+        dataset.samples = dataset.imgs = _select(dataset, folder, classes, file_names)
+        dataset.targets = [t for _, t in dataset.samples]
     return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
+
+
+def _select(dataset, folder: Path, classes, file_names) -> list[tuple[str, int]]:
+    """ImageFolder samples of ``classes`` (labels = positions in it) named in ``file_names``."""
+    index = dataset.class_to_idx if classes is None else {c: i for i, c in enumerate(classes)}
+    wanted = None if file_names is None else set(file_names)
+    samples = [(path, index[dataset.classes[t]]) for path, t in dataset.samples
+               if dataset.classes[t] in index and (wanted is None or os.path.basename(path) in wanted)]
+    missing = sorted((wanted or set()) - {os.path.basename(path) for path, _ in samples})
+    if missing:
+        raise ConfigError(f"root must hold every evaluated image in {_LAYOUT}; {folder} lacks {len(missing)} of "
+                          f"{len(wanted)} (e.g. {missing[0]}) in the model's class folders")
+    return samples
 
 
 def imagenet_c_errors(model, root: str | Path, *, corruptions=CORRUPTIONS, severities=SEVERITIES,
                       batch_size: int = 64, image_size: int = 224, device="cpu", workers: int = 2,
-                      progress: bool = True) -> pd.DataFrame:
-    """:func:`corruption_errors` on an ImageNet-C directory (the paper's Fig. 2): same columns."""
+                      classes=None, file_names=None, progress: bool = True) -> pd.DataFrame:
+    """:func:`corruption_errors` on an ImageNet-C directory (the paper's Fig. 2): same columns.
+
+    ``classes`` and ``file_names`` select images as in :func:`imagenet_c_loader`.
+    """
     rows = []
     for corruption in tqdm(corruptions, desc="ImageNet-C", disable=not progress):
         for severity in severities:
-            loader = imagenet_c_loader(root, corruption, severity, batch_size, image_size, workers=workers)
+            loader = imagenet_c_loader(root, corruption, severity, batch_size, image_size, workers=workers,
+                                       classes=classes, file_names=file_names)
             rows.append(_row(corruption, severity, *_predict(model, loader, device), model.num_classes))
     return pd.DataFrame(rows)

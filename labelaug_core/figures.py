@@ -121,3 +121,121 @@ def adversarial_grid(x: np.ndarray, x_adv_by_name: dict[str, np.ndarray], labels
             show(axes[i, 2 + 2 * j], xa[i], f"{name}: {preds[name][i]}")
     fig.tight_layout()
     return fig
+
+
+# --- Corruptions (the paper's Fig. 2) and ImageNet (Figs. 1, 3, 4) -------------------------------
+
+def _method_label(method: str) -> str:
+    return METHOD_NAMES.get(method, method)
+
+
+def corruption_heatmaps(errors_by_method: dict[str, pd.DataFrame]) -> plt.Figure:
+    """The paper's Figure 2: ``E_{c,s}`` (percent) as corruption x severity heatmaps, one per method.
+
+    errors_by_method: method -> table of :func:`labelaug_core.corruptions.corruption_errors`.
+    One colour scale for all panels, so colours compare across methods.
+    """
+    grids = {m: df.pivot_table(index="corruption", columns="severity", values="err", sort=False)
+             for m, df in errors_by_method.items()}
+    vmin = min(g.min().min() for g in grids.values())
+    vmax = max(g.max().max() for g in grids.values())
+    fig, axes = plt.subplots(1, len(grids), figsize=(3.6 * len(grids) + 0.8, 6.2), squeeze=False, sharey=True)
+    for i, (ax, (method, grid)) in enumerate(zip(axes[0], grids.items())):
+        sns.heatmap(grid, ax=ax, vmin=vmin, vmax=vmax, cmap="rocket_r", annot=True, fmt=".0f",
+                    annot_kws={"fontsize": 7}, cbar=i == len(grids) - 1, cbar_kws={"label": "error (%)"})
+        ax.set(title=_method_label(method), xlabel="severity", ylabel="" if i else "corruption")
+    fig.tight_layout()
+    return fig
+
+
+def corruption_ce_bars(errors_by_method: dict[str, pd.DataFrame]) -> plt.Figure:
+    """``CE_c`` (mean error over severities, percent) per corruption, one bar per method; mCE in the legend."""
+    from labelaug_core.corruptions import mce
+
+    rows = []
+    for method, df in errors_by_method.items():
+        ce, m = mce(df)
+        label = f"{_method_label(method)} (mCE {m:.1f})"
+        rows += [{"corruption": c, "CE": v, "method": label, "colour": PALETTE.get(_method_label(method))}
+                 for c, v in ce.items()]
+    frame = pd.DataFrame(rows)
+    fig, ax = plt.subplots(figsize=(11, 3.8))
+    palette = dict(zip(frame["method"], frame["colour"])) if frame["colour"].notna().all() else None
+    sns.barplot(data=frame, x="corruption", y="CE", hue="method", ax=ax, palette=palette)
+    ax.set(xlabel="", ylabel="CE (%): mean over severities", ylim=(0, 100))
+    ax.tick_params(axis="x", rotation=45)
+    for label in ax.get_xticklabels():
+        label.set_horizontalalignment("right")
+    fig.tight_layout()
+    return fig
+
+
+def corruption_grid(image: np.ndarray, corrupted: dict[tuple[str, int], np.ndarray]) -> plt.Figure:
+    """One test image, clean and under every corruption (rows) and severity 1-5 (columns).
+
+    image and every value of ``corrupted`` ((corruption, severity) -> image): uint8 (C, H, W).
+    """
+    corruptions = list(dict.fromkeys(c for c, _ in corrupted))
+    severities = sorted({s for _, s in corrupted})
+    fig, axes = plt.subplots(len(corruptions), 1 + len(severities), figsize=(1.25 * (1 + len(severities)) + 1.4,
+                                                                              1.25 * len(corruptions)), squeeze=False)
+
+    def show(ax, img):
+        img = np.asarray(img).transpose(1, 2, 0)
+        ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=255)
+        ax.set_xticks([])
+        ax.set_yticks([])
+
+    for i, c in enumerate(corruptions):
+        show(axes[i, 0], image)
+        axes[i, 0].set_ylabel(c.replace("_", " "), rotation=0, ha="right", va="center", fontsize=9)
+        for j, s in enumerate(severities):
+            show(axes[i, 1 + j], corrupted[(c, s)])
+    axes[0, 0].set_title("clean", fontsize=9)
+    for j, s in enumerate(severities):
+        axes[0, 1 + j].set_title(f"severity {s}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def per_class_sorted(panels: dict[str, dict[str, np.ndarray]], ylim=(0, 100)) -> plt.Figure:
+    """Per-class error sorted from best to worst class, one line per method, one panel per metric.
+
+    panels: title -> {method -> (K,) per-class errors in percent}. For many classes (ImageNet's
+    1000) this shows the spread that Table 2's SD summarises: the paper's Figure 1 (clean, ReaL,
+    PGD-40).
+    """
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6), squeeze=False, sharey=True)
+    for ax, (title, by_method) in zip(axes[0], panels.items()):
+        for method, errs in by_method.items():
+            errs = np.sort(np.asarray(errs, dtype=float)[~np.isnan(np.asarray(errs, dtype=float))])
+            name = _method_label(method)
+            ax.plot(np.arange(1, len(errs) + 1), errs, color=PALETTE.get(name), label=f"{name} (SD {np.std(errs):.1f})",
+                    marker="o" if len(errs) <= 20 else None)
+        ax.set(title=title, xlabel="class rank (best to worst)", ylim=ylim)
+        ax.legend(fontsize=8)
+    axes[0, 0].set_ylabel("per-class error (%)")
+    fig.tight_layout()
+    return fig
+
+
+def factor_bars(table: pd.DataFrame, ylabel: str, *, reference: float | None = None) -> plt.Figure:
+    """One bar per (ImageNet-X factor, method): the paper's Figures 3 (error) and 4 (error ratio).
+
+    table: one row per method (index), one column per factor. ``reference`` draws a horizontal
+    line (1 for error ratios: above it, the factor is harder than the average image).
+    """
+    frame = table.rename(index=_method_label).rename_axis("method").reset_index().melt(
+        id_vars="method", var_name="factor", value_name="value")
+    fig, ax = plt.subplots(figsize=(12, 3.8))
+    palette = {m: PALETTE[m] for m in frame["method"].unique() if m in PALETTE}
+    sns.barplot(data=frame, x="factor", y="value", hue="method", ax=ax,
+                palette=palette if len(palette) == frame["method"].nunique() else None)
+    if reference is not None:
+        ax.axhline(reference, color="black", lw=0.8, ls="--")
+    ax.set(xlabel="", ylabel=ylabel)
+    ax.tick_params(axis="x", rotation=45)
+    for label in ax.get_xticklabels():
+        label.set_horizontalalignment("right")
+    fig.tight_layout()
+    return fig

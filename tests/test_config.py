@@ -53,3 +53,14 @@ def test_weak_class_weights():
         TrainConfig(weak_classes="shirt")
     with pytest.raises(ConfigError, match=r"weak_classes must be class indices in \[0, 10\)"):
         TrainConfig(weak_classes="12", weak_class_weight=2.0).class_weight(10)
+
+
+def test_integer_and_float_values_give_the_same_run():
+    assert TrainConfig(method="advplus", delta=0).run_id == TrainConfig(method="advplus", delta=0.0).run_id
+    assert TrainConfig(eps=0).run_id == TrainConfig(eps=0.0).run_id
+
+
+def test_pretrained_default_follows_the_dataset():
+    assert TrainConfig(dataset="imagenet").resolved().pretrained is True
+    assert TrainConfig(dataset="imagenet", pretrained=False).resolved().pretrained is False
+    assert TrainConfig(dataset="cifar10").resolved().pretrained is False
