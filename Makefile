@@ -17,7 +17,7 @@ venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[book,test]"
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[book,test,bench]"
 	# torchattacks is the independent APGD/Square/PGD reference of the tests and benchmarks;
 	# without --no-deps it would downgrade requests (it pins requests~=2.25.1) and break Sphinx.
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps torchattacks==3.5.1

@@ -109,7 +109,8 @@ def _pgd_once(model, x, y, eps, alpha, steps, norm, random_start, temperature, l
         (grad,) = torch.autograd.grad(loss, x_adv)
         with torch.no_grad():
             if norm == "linf":
-                x_adv = torch.clamp(x_adv + alpha * grad.sign(), lower, upper)
+                # add(alpha=) fuses the scaling into the add: one kernel fewer per step, same bits.
+                x_adv = torch.clamp(torch.add(x_adv, grad.sign(), alpha=alpha), lower, upper)
             else:
                 x_adv = x_adv + alpha * grad / (_l2_norm(grad) + 1e-12)
                 delta = x_adv - x

@@ -4,18 +4,19 @@ what a user would otherwise write, and against the machine's limit.
 Measured side by side in one process, on the same model, batch and inputs:
 
 - **PGD-10 throughput** (L-inf, eps 8/255, alpha 2/255, one random start; images/s) of this
-  project's ``attacks.pgd`` in fp32 and on its fast path (the precision and memory format that
-  training uses on this device: bf16 autocast + channels_last on CUDA and on CPUs with bf16
-  units), ``torchattacks.PGD`` and ART's ``ProjectedGradientDescentPyTorch``; and the *floor*:
-  the same 10 forward + input-backward passes with nothing else (no loss bookkeeping, no
-  projection, no random start), in fp32 and on the fast path.
+  project's ``attacks.pgd`` in fp32 (as evaluation runs it) and on its fast path (as training
+  runs it: channels_last, and bf16 autocast on CUDA and on CPUs with bf16 units),
+  ``torchattacks.PGD`` and ART's ``ProjectedGradientDescentPyTorch`` (on the model as built, as a
+  user would pass it, and torchattacks also on the channels_last model); and the *floor*: the
+  same 10 forward + input-backward passes with nothing else (no loss bookkeeping, no
+  projection, no random start), per precision and memory layout.
 - **One PGD-10 adversarial-training epoch** of the small CNN on a Fashion-MNIST subset:
   ``train.train`` against the reference loop a user would write (fp32, a DataLoader over a
   TensorDataset, torchattacks' PGD, SGD), on the same examples; and the floor of an epoch
   (the passes and optimiser steps alone, on batches already on the device).
 - **The machine's limit**: each case's model FLOP/s (``torch.utils.flop_counter``: forward and
   input-backward FLOPs of one attack step, times the steps) as a percentage of a measured
-  matmul peak of the same precision.
+  GEMM peak of the same precision (:func:`gemm_peak`).
 
 Timing: every case is warmed up once (oneDNN/cuDNN pick their kernels on the first call),
 then the cases run round-robin ``repeats`` times and the median is reported, so load from other
@@ -68,14 +69,16 @@ class Workload:
 # Sizes per device kind. On the 2-core CPU the large models get small batches and one or two
 # repeats so that the whole `labelaug bench` stays under 5 minutes; on CUDA the usual batches.
 WORKLOADS = {
-    "cpu": (Workload("small-cnn", 1, 28, 128, 5, compiled=True), Workload("preact-resnet18", 3, 32, 8, 2),
+    "cpu": (Workload("small-cnn", 1, 28, 128, 9, compiled=True), Workload("preact-resnet18", 3, 32, 8, 3),
             Workload("resnet50", 3, 224, 2, 1)),
     "cuda": (Workload("small-cnn", 1, 28, 128, 10, True), Workload("preact-resnet18", 3, 32, 128, 5, True),
              Workload("resnet50", 3, 224, 64, 3, True)),
     "quick": (Workload("small-cnn", 1, 28, 16, 1),),
 }
 # Training examples of the epoch benchmark (a multiple of the batch of 128) and its repeats.
-EPOCH_IMAGES = {"cpu": (2048, 3), "cuda": (60000, 3), "quick": (128, 1)}
+# On the shared CPU, short epochs alternated often follow the other processes' load better
+# than a few long ones.
+EPOCH_IMAGES = {"cpu": (1024, 5), "cuda": (60000, 3), "quick": (128, 1)}
 
 
 # --- timing -------------------------------------------------------------------------------------
@@ -148,29 +151,36 @@ def _optional(name: str):
 
 
 def attack_cases(model, x: torch.Tensor, y: torch.Tensor, steps: int, fast_precision: str, *, compiled: bool = False):
-    """``{name: (fn(steps), precision)}`` of the attack cases on one model and batch; each fn
-    returns its adversarial batch (floors: None)."""
+    """``{name: (fn(steps), precision, floor name)}``: the attack cases on one model and batch.
+
+    ``model`` and ``x`` come as built (NCHW), which is how torchattacks and ART get them, as a
+    user would pass them. This project's rows run as training and evaluation do: the model in
+    channels_last where :func:`train.uses_channels_last` says so; "torchattacks.PGD NHWC" shows
+    how much of the difference that layout alone makes. Each fn returns its adversarial batch
+    (floors: None); a row's floor is the floor of the same precision and layout.
+    """
     device = x.device
-    layout = torch.channels_last if uses_channels_last(device, fast_precision) else torch.contiguous_format
-    fast_model = copy.deepcopy(model).to(memory_format=layout)
-    x_fast = x.contiguous(memory_format=layout)
+    layout = torch.channels_last if uses_channels_last(device) else torch.contiguous_format
+    nhwc = copy.deepcopy(model).to(memory_format=layout)
+    x_nhwc = x.contiguous(memory_format=layout)
     cases = {
-        "labelaug fp32": (lambda s: pgd(model, x, y, EPS, ALPHA, s), "fp32"),
-        "labelaug fast": (lambda s: pgd(fast_model, x_fast, y, EPS, ALPHA, s, precision=fast_precision), fast_precision),
+        "labelaug fp32": (lambda s: pgd(nhwc, x_nhwc, y, EPS, ALPHA, s), "fp32", "floor fp32"),
+        "labelaug fast": (lambda s: pgd(nhwc, x_nhwc, y, EPS, ALPHA, s, precision=fast_precision),
+                          fast_precision, "floor fast"),
     }
     if compiled:
-        compiled_model = copy.deepcopy(fast_model)
+        compiled_model = copy.deepcopy(nhwc)
         compiled_model.compile()  # in place, so num_classes stays; compiles on the first call
         cases["labelaug fast+compile"] = (
-            lambda s: pgd(compiled_model, x_fast, y, EPS, ALPHA, s, precision=fast_precision), fast_precision)
+            lambda s: pgd(compiled_model, x_nhwc, y, EPS, ALPHA, s, precision=fast_precision), fast_precision, "floor fast")
     torchattacks = _optional("torchattacks")
     if torchattacks is not None:
-        ta = torchattacks.PGD(model, eps=EPS, alpha=ALPHA, steps=steps, random_start=True)
-
-        def run_ta(s):
-            ta.steps = s
-            return ta(x, y)
-        cases["torchattacks.PGD"] = (run_ta, "fp32")
+        for name, net, inputs, floor in (("torchattacks.PGD", model, x, "floor fp32 NCHW"),
+                                         ("torchattacks.PGD NHWC", nhwc, x_nhwc, "floor fp32")):
+            def run_ta(s, attack=torchattacks.PGD(net, eps=EPS, alpha=ALPHA, steps=steps, random_start=True), inputs=inputs):
+                attack.steps = s
+                return attack(inputs, y)
+            cases[name] = (run_ta, "fp32", floor)
     if _optional("art") is not None:
         from art.attacks.evasion import ProjectedGradientDescentPyTorch
         from art.estimators.classification import PyTorchClassifier
@@ -185,9 +195,10 @@ def attack_cases(model, x: torch.Tensor, y: torch.Tensor, steps: int, fast_preci
         def run_art(s):  # tensors in, tensors out: the host round trip is part of using ART
             art_pgd.max_iter = s
             return torch.from_numpy(art_pgd.generate(x.cpu().numpy(), y.cpu().numpy())).to(device)
-        cases["ART PGD"] = (run_art, "fp32")
-    cases["floor fp32"] = (lambda s: floor_passes(model, x, s, "fp32"), "fp32")
-    cases["floor fast"] = (lambda s: floor_passes(fast_model, x_fast, s, fast_precision), fast_precision)
+        cases["ART PGD"] = (run_art, "fp32", "floor fp32 NCHW")
+    cases["floor fp32 NCHW"] = (lambda s: floor_passes(model, x, s, "fp32"), "fp32", "floor fp32 NCHW")
+    cases["floor fp32"] = (lambda s: floor_passes(nhwc, x_nhwc, s, "fp32"), "fp32", "floor fp32")
+    cases["floor fast"] = (lambda s: floor_passes(nhwc, x_nhwc, s, fast_precision), fast_precision, "floor fast")
     return cases
 
 
@@ -203,20 +214,20 @@ def bench_attacks(work: Workload, device: torch.device, fast_precision: str, pea
 
     def warm(name, fn):  # one step builds every kernel (and compiles the compiled case)
         return lambda: warmup_s.__setitem__(name, time_once(lambda: fn(1), device))
-    times = interleaved({n: (lambda f=f: f(STEPS)) for n, (f, _) in cases.items()}, device, work.repeats,
-                        warmup={n: warm(n, f) for n, (f, _) in cases.items()})
+    times = interleaved({n: (lambda f=f: f(STEPS)) for n, (f, _, _) in cases.items()}, device, work.repeats,
+                        warmup={n: warm(n, f) for n, (f, _, _) in cases.items()})
     flops = STEPS * pass_flops(model, x)
     median = {n: statistics.median(t) for n, t in times.items()}
     rows = []
-    for name, (_, precision) in cases.items():
-        floor = median["floor fast" if precision == fast_precision and "fast" in name else "floor fp32"]
+    for name, (_, precision, floor_name) in cases.items():
+        floor = median[floor_name]
         row = {
             "case": name, "precision": precision, "median_s": median[name], "times_s": times[name],
             "warmup_s": warmup_s[name],
             "images_per_s": work.batch / median[name], "pct_of_floor": 100 * floor / median[name],
             "tflops_per_s": flops / median[name] / 1e12, "pct_of_peak": 100 * flops / median[name] / peaks[precision],
         }
-        for ref in ("torchattacks.PGD", "ART PGD"):
+        for ref in ("torchattacks.PGD", "torchattacks.PGD NHWC", "ART PGD"):
             if ref in median:
                 row[f"x_{ref}"] = median[ref] / median[name]
         rows.append(row)
@@ -260,7 +271,7 @@ def floor_epoch(images: torch.Tensor, labels: torch.Tensor, config: TrainConfig,
     """Seconds of the passes of one epoch alone, on the fast path: per batch ``steps`` forward +
     input-backward passes, one forward + full backward and a fused optimiser step."""
     precision = pick_precision(config, device)
-    layout = torch.channels_last if uses_channels_last(device, precision) else torch.contiguous_format
+    layout = torch.channels_last if uses_channels_last(device) else torch.contiguous_format
     torch.manual_seed(config.seed)
     model = build_model("small-cnn", 10, 0, channels=1, image_size=28).to(device).to(memory_format=layout)
     optimizer = make_optimizer(model, config, device)
@@ -305,8 +316,9 @@ def bench_epoch(n_images: int, repeats: int, device: torch.device, data_dir: str
     if _optional("torchattacks") is not None:
         cases["reference loop"] = (lambda: reference_epoch(images, labels, config, device),
                                    lambda: reference_epoch(images[:256], labels[:256], config, device))
-    for _, warmup in cases.values():
-        warmup()
+    if repeats > 1:  # (quick mode, one repeat, is a smoke check: no warm-up)
+        for _, warmup in cases.values():
+            warmup()
     seconds: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(repeats):  # the cases time themselves (setup excluded), round-robin
         for name, (run, _) in cases.items():
@@ -324,12 +336,26 @@ def bench_epoch(n_images: int, repeats: int, device: torch.device, data_dir: str
 # --- the machine ---------------------------------------------------------------------------------
 
 
-def matmul_peak(device: torch.device, dtype: torch.dtype, n: int, repeats: int = 10) -> float:
-    """FLOP/s of an n x n matmul in ``dtype``: the best of ``repeats`` (a practical peak)."""
-    a = torch.randn(n, n, device=device).to(dtype)
-    b = torch.randn(n, n, device=device).to(dtype)
-    times = interleaved({"mm": lambda: a @ b}, device, repeats)["mm"]
-    return 2 * n**3 / min(times)
+def gemm_peak(device: torch.device, dtype: torch.dtype, size: int, repeats: int = 10) -> float:
+    """A practical peak FLOP/s in ``dtype``: the best of ``repeats`` dense products.
+
+    On CUDA a ``size`` x ``size`` matmul (cuBLAS). On the CPU the better of a matmul (MKL) and a
+    3x3 convolution of ``size / 4`` channels on 16x16 images of batch 32 (oneDNN, which runs the
+    models' convolutions); on the project's AMD CPU MKL's fp32 matmul reaches less than half of
+    what oneDNN's convolution does, so a matmul alone would understate the peak.
+    """
+    a = torch.randn(size, size, device=device).to(dtype)
+    b = torch.randn(size, size, device=device).to(dtype)
+    flops = {"matmul": 2 * size**3}
+    cases = {"matmul": lambda: a @ b}
+    if device.type == "cpu":
+        c = size // 4
+        image = torch.randn(32, c, 16, 16).to(dtype).contiguous(memory_format=torch.channels_last)
+        filters = torch.randn(c, c, 3, 3).to(dtype).contiguous(memory_format=torch.channels_last)
+        flops["conv3x3"] = 2 * 32 * 16 * 16 * c * c * 9
+        cases["conv3x3"] = lambda: F.conv2d(image, filters, padding=1)
+    times = interleaved(cases, device, repeats)
+    return max(flops[name] / min(t) for name, t in times.items())
 
 
 def environment(device: torch.device, fast_precision: str) -> dict:
@@ -339,6 +365,7 @@ def environment(device: torch.device, fast_precision: str) -> dict:
     from labelaug_core.runs import git_commit
 
     env = {"device": device.type, "fast_precision": fast_precision, "threads": torch.get_num_threads(),
+           "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
            "cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
            "git_commit": git_commit(), "labelaug_core": __version__, "torch": torch.__version__,
            "torchvision": torchvision.__version__, "numpy": np.__version__}
@@ -404,11 +431,17 @@ def run_benchmarks(out_dir: str, quick: bool = False, *, device: str | None = No
     env = environment(dev, fast_precision)
     print(f"labelaug bench on {dev} ({env.get('device_name', env['cpu'])}, {env['threads']} threads, "
           f"fast path {fast_precision}); load average {load_start[0]:.2f}", flush=True)
-    n = 8192 if dev.type == "cuda" else 256 if quick else 1024
-    peaks = {"fp32": matmul_peak(dev, torch.float32, n), "bf16": matmul_peak(dev, torch.bfloat16, n)}
-    print(f"matmul peak: fp32 {peaks['fp32'] / 1e12:.3f}, bf16 {peaks['bf16'] / 1e12:.3f} TFLOP/s", flush=True)
+    if dev.type == "cpu" and load_start[0] > 0.5 and env["threads"] > 1:
+        # With other processes on the cores, the threads of one op wait for each other at every
+        # barrier while one of them is descheduled: each op then costs a scheduler time slice,
+        # whatever its size, and every case slows down to about the same speed.
+        print("  note: other processes use the CPU; for steady ratios rerun on an idle machine "
+              "or with OMP_NUM_THREADS=1", flush=True)
+    size = 8192 if dev.type == "cuda" else 256 if quick else 1024
+    peaks = {"fp32": gemm_peak(dev, torch.float32, size), "bf16": gemm_peak(dev, torch.bfloat16, size)}
+    print(f"GEMM peak: fp32 {peaks['fp32'] / 1e12:.3f}, bf16 {peaks['bf16'] / 1e12:.3f} TFLOP/s", flush=True)
     result = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "quick": quick, "env": env,
-              "matmul_peak_tflops": {k: v / 1e12 for k, v in peaks.items()}, "attacks": []}
+              "gemm_peak_tflops": {k: v / 1e12 for k, v in peaks.items()}, "attacks": []}
     for work in WORKLOADS[kind]:
         result["attacks"].append(_timed_section(bench_attacks, work, dev, fast_precision, peaks))
         print(_attack_table(result["attacks"][-1]), flush=True)
@@ -417,6 +450,7 @@ def run_benchmarks(out_dir: str, quick: bool = False, *, device: str | None = No
     small = next(r for r in result["attacks"][0]["rows"] if r["case"] == "labelaug fast")
     result["headline"] = {
         "small_cnn_pgd10_fast_vs_torchattacks": small.get("x_torchattacks.PGD"),
+        "small_cnn_pgd10_fast_vs_torchattacks_nhwc": small.get("x_torchattacks.PGD NHWC"),
         "small_cnn_pgd10_fast_vs_art": small.get("x_ART PGD"),
         "epoch_vs_reference_loop": result["epoch"].get("speedup_vs_reference"),
     }

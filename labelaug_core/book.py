@@ -233,8 +233,25 @@ def execute_notebook(source: Path, output: Path, parameters: dict[str, Any], sta
                         f"{trace}\npartly executed notebook kept at {output}") from exc
     except DeadKernelError as exc:
         raise BookError(f"notebook {source}: the kernel died ({exc}); partly executed notebook kept at {output}") from exc
+    _hide_parameter_cells(output)
     stamp_path.write_text(canonical)
     return True
+
+
+def _hide_parameter_cells(path: Path) -> None:
+    """Tag the ``parameters`` and papermill's ``injected-parameters`` cells ``remove-cell``.
+
+    The page states its settings in prose; the cells themselves hold machine paths
+    (runs_dir, data_dir) and defaults that the injected values override.
+    """
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if ("parameters" in tags or "injected-parameters" in tags) and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+    nbformat.write(nb, path)
 
 
 def _kernel_config():

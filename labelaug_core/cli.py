@@ -81,10 +81,9 @@ def _cmd_train(args) -> int:
     config = TrainConfig.from_dict(values).resolved()
     # Under torchrun every rank trains its shard; rank 0 alone writes, evaluates and prints.
     with process_group(args.device) as me:
-        ranks = {} if me.world_size == 1 else {"rank": me.rank, "world_size": me.world_size}
         device = args.device if me.world_size == 1 else str(me.device)
         run_dir = ensure_run(config, args.runs_dir, data_dir=args.data_dir, device=device,
-                             progress=not args.no_progress, **ranks)
+                             progress=not args.no_progress, rank=me.rank, world_size=me.world_size)
     if not me.is_main:
         return 0
     metrics = json.loads((run_dir / "metrics.json").read_text())

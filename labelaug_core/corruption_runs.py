@@ -77,7 +77,8 @@ def clean_images(config: TrainConfig, n_images: int, *, data_dir: str | None = N
     if config.dataset in SMALL_DATASETS:
         images, labels = load_arrays(config.dataset, "test", data_dir)
         if n_images > len(labels):
-            raise ConfigError(f"n_images must be at most {len(labels)} (the test split of {config.dataset}); got {n_images}")
+            raise ConfigError(f"n_images must be at most {len(labels)} (the test split of {config.dataset}); "
+                              f"got {n_images}")
         keep = balanced_subset(labels, n_images)
         return images[keep].numpy(), labels[keep].numpy(), None
     loader = _test_loader(config, n_images, data_dir, workers)
@@ -144,15 +145,15 @@ def corruption_eval(
         return stored
     from labelaug_core import corruptions as C
 
+    imagenet_c = Path(imagenet_c_dir) if imagenet_c_dir else None
+    if imagenet_c is not None and config.dataset != "imagenet":
+        raise ConfigError(f"imagenet_c_dir applies to dataset imagenet only; got dataset {config.dataset!r}")
+    if imagenet_c is None and config.dataset == "imagenet":
+        imagenet_c = find_imagenet_c(data_dir)
     model = load_model(run_dir, device, data_dir=data_dir)
     dev = next(model.parameters()).device
     workers = workers or len(os.sched_getaffinity(0))
     loading = 0 if workers == 1 else min(workers, 8)  # DataLoader processes; 1 worker = this process only
-    imagenet_c = Path(imagenet_c_dir) if imagenet_c_dir else None
-    if imagenet_c is None and config.dataset == "imagenet":
-        imagenet_c = find_imagenet_c(data_dir)
-    if imagenet_c is not None and config.dataset != "imagenet":
-        raise ConfigError(f"imagenet_c_dir applies to dataset imagenet only; got dataset {config.dataset!r}")
     if imagenet_c is not None:  # the released files of the same validation images: only their names are needed
         from labelaug_core.data import dataset_info
 
@@ -168,10 +169,14 @@ def corruption_eval(
         side = images.shape[-1]
         constants = "CIFAR-10-C" if side <= C.SMALL_IMAGE_SIZE else "ImageNet-C"
         source = f"generated, {constants} constants, {side} px"
-        table = C.corruption_errors(model, images, labels, dataset_name=f"{config.dataset}-{side}px", batch_size=256,
-                                    device=dev, seed=seed, cache_dir=cache_dir, workers=workers, progress=progress)
-    meta = {"n_images": n_images, "seed": seed, "n_scored": int(table["n"].iloc[0]), "image_size": side, "source": source,
-            "imagecorruptions-imaug": importlib.metadata.version("imagecorruptions-imaug")}
+        try:
+            table = C.corruption_errors(model, images, labels, dataset_name=f"{config.dataset}-{side}px",
+                                        batch_size=256, device=dev, seed=seed, cache_dir=cache_dir, workers=workers,
+                                        progress=progress)
+        finally:
+            C.close_pool()  # the next run's sets are usually cached: no idle workers left behind
+    meta = {"n_images": n_images, "seed": seed, "n_scored": int(table["n"].iloc[0]), "image_size": side,
+            "source": source, "imagecorruptions-imaug": importlib.metadata.version("imagecorruptions-imaug")}
     _write_atomic(run_dir / META, json.dumps(meta, indent=2, sort_keys=True) + "\n")
     _write_atomic(run_dir / CSV, table.to_csv(index=False))
     return read_corruption(run_dir)

@@ -286,6 +286,17 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     return _POOL[1]
 
 
+def close_pool() -> None:
+    """Shut down the session's worker pool, if any; a later :func:`corrupt` starts a new one.
+
+    Call it when no more corrupting is due (a notebook kernel that exits with idle workers has
+    them interrupted and printing tracebacks)."""
+    global _POOL
+    if _POOL is not None:
+        _POOL[1].shutdown()
+        _POOL = None
+
+
 def _available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 

@@ -5,9 +5,8 @@ Each function returns a matplotlib Figure; notebooks show it (or hand a dict of 
 """
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")  # headless: notebooks render inline, scripts write files
+# No backend is forced: inside a notebook kernel matplotlib's inline backend draws every
+# figure a cell leaves open; elsewhere, with no display, matplotlib falls back to Agg.
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -163,6 +162,7 @@ def corruption_ce_bars(errors_by_method: dict[str, pd.DataFrame]) -> plt.Figure:
     palette = dict(zip(frame["method"], frame["colour"])) if frame["colour"].notna().all() else None
     sns.barplot(data=frame, x="corruption", y="CE", hue="method", ax=ax, palette=palette)
     ax.set(xlabel="", ylabel="CE (%): mean over severities", ylim=(0, 100))
+    ax.legend(title="", ncol=len(errors_by_method), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     ax.tick_params(axis="x", rotation=45)
     for label in ax.get_xticklabels():
         label.set_horizontalalignment("right")
@@ -213,6 +213,7 @@ def per_class_sorted(panels: dict[str, dict[str, np.ndarray]], ylim=(0, 100)) ->
             ax.plot(np.arange(1, len(errs) + 1), errs, color=PALETTE.get(name), label=f"{name} (SD {np.std(errs):.1f})",
                     marker="o" if len(errs) <= 20 else None)
         ax.set(title=title, xlabel="class rank (best to worst)", ylim=ylim)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.legend(fontsize=8)
     axes[0, 0].set_ylabel("per-class error (%)")
     fig.tight_layout()
@@ -234,8 +235,117 @@ def factor_bars(table: pd.DataFrame, ylabel: str, *, reference: float | None = N
     if reference is not None:
         ax.axhline(reference, color="black", lw=0.8, ls="--")
     ax.set(xlabel="", ylabel=ylabel)
+    ax.legend(title="", ncol=len(table), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     ax.tick_params(axis="x", rotation=45)
     for label in ax.get_xticklabels():
         label.set_horizontalalignment("right")
     fig.tight_layout()
     return fig
+
+
+# --- Class-wise robustness (Tian et al. 2021), the strong evaluation and weakest-class defences ---
+
+def adversarial_confusion_heatmaps(matrices: dict[str, pd.DataFrame]) -> plt.Figure:
+    """Adversarial confusion: for each model (key: method), the share (%) of each true class's
+    adversarial images sent to each class (rows: true class), as from
+    :func:`labelaug_core.classwise.adversarial_flows`. One colour scale for all panels."""
+    fig, axes = plt.subplots(1, len(matrices), figsize=(5.2 * len(matrices) + 0.8, 4.8), squeeze=False, sharey=True)
+    for i, (ax, (method, matrix)) in enumerate(zip(axes[0], matrices.items())):
+        sns.heatmap(matrix, ax=ax, vmin=0, vmax=100, cmap="rocket_r", annot=len(matrix) <= 12, fmt=".0f",
+                    annot_kws={"fontsize": 7}, cbar=i == len(matrices) - 1, cbar_kws={"label": "share of the class (%)"})
+        ax.set(title=_method_label(method), xlabel="sent to", ylabel="true class" if i == 0 else "")
+    fig.tight_layout()
+    return fig
+
+
+def weight_norm_scatter(frames: dict[str, pd.DataFrame]) -> plt.Figure:
+    """Per-class robust accuracy against the norm of the class's classifier weight row, one panel
+    per model (key: method). Each frame: columns ``name``, ``norm``, ``robust_acc`` (%); the
+    Pearson r is computed here and shown in the title."""
+    fig, axes = plt.subplots(1, len(frames), figsize=(4.4 * len(frames), 3.8), squeeze=False)
+    for ax, (method, frame) in zip(axes[0], frames.items()):
+        name = _method_label(method)
+        ax.scatter(frame["norm"], frame["robust_acc"], color=PALETTE.get(name, "#4c72b0"))
+        for _, row in frame.iterrows():
+            ax.annotate(str(row["name"]), (row["norm"], row["robust_acc"]), fontsize=7, xytext=(3, 2),
+                        textcoords="offset points")
+        r = np.corrcoef(frame["norm"], frame["robust_acc"])[0, 1] if frame["robust_acc"].std() > 0 else float("nan")
+        ax.set(title=f"{name}: Pearson r = {r:.2f}", xlabel="weight-row norm ||w_k||", ylabel="robust accuracy (%)")
+    fig.tight_layout()
+    return fig
+
+
+def attack_ladder_lines(ladders: dict[str, pd.DataFrame], rungs=("clean", "fgsm", "pgd-10", "pgd-40", "ensemble")) -> plt.Figure:
+    """Per-class error (%) under each attack of a ladder, one line per attack, one panel per model
+    (key: method); classes sorted by their error under the strongest attack. Each ladder is
+    :func:`labelaug_core.verdict.ladder_table`."""
+    fig, axes = plt.subplots(1, len(ladders), figsize=(5.2 * len(ladders), 3.9), squeeze=False, sharey=True)
+    colours = sns.color_palette("viridis", len(rungs))
+    for ax, (method, ladder) in zip(axes[0], ladders.items()):
+        ordered = ladder.sort_values(f"{rungs[-1]}_err", kind="stable")
+        for colour, rung in zip(colours, rungs):
+            ax.plot(ordered["class"], ordered[f"{rung}_err"], marker="o", color=colour, label=rung)
+        ax.set(title=_method_label(method), xlabel="", ylim=(0, 101))
+        ax.tick_params(axis="x", rotation=45)
+        for label in ax.get_xticklabels():
+            label.set_horizontalalignment("right")
+    axes[0, 0].set_ylabel("per-class error (%)")
+    axes[0, -1].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def temperature_curves(sweeps: dict[str, pd.DataFrame], class_names) -> plt.Figure:
+    """Temperature-PGD: overall attack success (%) against T for each model (left), and per model
+    the per-class change of success (pp) relative to T = 1, plain PGD (heatmaps). Each sweep is
+    :func:`labelaug_core.classwise.temperature_sweep`'s table and must include T = 1."""
+    n = len(sweeps)
+    fig, axes = plt.subplots(1, n + 1, figsize=(4.3 * (n + 1), 4.2), squeeze=False)
+    ax = axes[0, 0]
+    for method, sweep in sweeps.items():
+        name = _method_label(method)
+        ax.plot(sweep["temperature"], sweep["success_%"], marker="o", color=PALETTE.get(name), label=name)
+    ax.axvline(1.0, color="black", lw=0.8, ls="--")
+    ax.set(xscale="log", xlabel="temperature T", ylabel="attack success (%)", ylim=(0, 101), title="all classes")
+    ax.legend(fontsize=8)
+    columns = [f"class_{k}_success_%" for k in range(len(class_names))]
+    deltas = {m: s.set_index("temperature")[columns].sub(s.set_index("temperature").loc[1.0, columns], axis=1)
+              for m, s in sweeps.items()}
+    bound = max(1.0, max(float(np.nanmax(np.abs(d.to_numpy()))) for d in deltas.values()))
+    for i, (ax, (method, delta)) in enumerate(zip(axes[0, 1:], deltas.items())):
+        grid = delta.T.set_axis(list(class_names), axis=0).set_axis([f"{t:g}" for t in delta.index], axis=1)
+        sns.heatmap(grid, ax=ax, cmap="vlag", vmin=-bound, vmax=bound, annot=len(class_names) <= 12, fmt=".0f",
+                    annot_kws={"fontsize": 7}, cbar=i == n - 1, cbar_kws={"label": "success - success at T = 1 (pp)"})
+        ax.set(title=_method_label(method), xlabel="T", ylabel="")
+    fig.tight_layout()
+    return fig
+
+
+def defence_class_lines(robust_acc: dict[str, np.ndarray], class_names, weak_classes=()) -> plt.Figure:
+    """Per-class robust accuracy (%) of each model or defence (one line per key), the weak classes
+    marked: does a defence lift the weakest class, and what do the others pay?"""
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    x = np.arange(len(class_names))
+    for label, acc in robust_acc.items():
+        ax.plot(x, acc, marker="o", label=label)
+    for k in weak_classes:
+        ax.axvspan(k - 0.4, k + 0.4, color="#dd8452", alpha=0.15)
+    ax.set_xticks(x, list(class_names), rotation=45, ha="right")
+    ax.set(ylabel="robust accuracy (%)", ylim=(0, 101))
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def show(fig: plt.Figure, *, dpi: int = 100) -> None:
+    """Display ``fig`` in a notebook as a PNG and close it.
+
+    Works whatever matplotlib backend is active (a script's Agg shows nothing by itself);
+    closing the figure keeps an inline backend from showing it a second time.
+    """
+    from IPython.display import Image, display
+
+    from labelaug_core.widgets import png_bytes
+
+    display(Image(png_bytes(fig, dpi=dpi)))
+    plt.close(fig)

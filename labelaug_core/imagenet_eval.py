@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib.resources
+import importlib.util
 import json
 import os
 import re
@@ -52,11 +52,14 @@ N_VAL = 50_000
 NUM_IMAGENET_CLASSES = 1000
 VAL_NAMES = "ILSVRC2012_val_00000001.JPEG ... ILSVRC2012_val_00050000.JPEG"
 _VAL_NAME = re.compile(r"ILSVRC2012_val_(\d{8})\.JPEG")
-PREDICTION_COLUMNS = ("file_name", "label", "predicted_class")
 
 
 def _annotations() -> Path:
-    return Path(str(importlib.resources.files("imagenet_x") / "annotations"))
+    """The imagenet-x package's annotation folder, found without importing the package (scipy: seconds)."""
+    spec = importlib.util.find_spec("imagenet_x")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("imagenet-x is not installed; ReaL and ImageNet-X need it (pip install imagenet-x==0.0.7)")
+    return Path(spec.submodule_search_locations[0]) / "annotations"
 
 
 def require_imagenet(dataset: str) -> None:
@@ -200,7 +203,8 @@ def real_error(predictions: pd.DataFrame) -> tuple[dict[str, float], pd.DataFram
     per_class = frame.groupby("label")["wrong"].agg(n="size", real_err="mean").reset_index()
     per_class["real_err"] *= 100.0
     per_class.insert(1, "wnid", imagenet_classes()["wnid"].to_numpy()[per_class["label"]])
-    stats = class_stats(per_class["real_err"].to_numpy()) if len(per_class) else dict.fromkeys(("mean", "sd", "worst"), np.nan)
+    stats = (class_stats(per_class["real_err"].to_numpy()) if len(per_class)
+             else dict.fromkeys(("mean", "sd", "worst"), np.nan))
     metrics = {"real_err": float(100.0 * frame["wrong"].mean()) if len(frame) else float("nan"),
                **{f"real_class_{k}": v for k, v in stats.items()},
                "n_real": int(scored.sum()), "n_excluded": int((~scored).sum())}
@@ -224,13 +228,32 @@ def real_headline(runs, real_metrics: dict[str, dict]) -> pd.DataFrame:
     cols = ("real_class_mean", "real_class_sd")
     ours = method_means(_with_metrics(runs, real_metrics), cols)
     rows = []
-    for label, before, after, col in (("Adv+ vs Adv, ReaL per-class SD (drop)", "adv", "advplus", "real_class_sd"),
-                                      ("Adv+ vs Adv, ReaL per-class mean (drop)", "adv", "advplus", "real_class_mean"),
-                                      ("Adv vs Std, ReaL per-class mean (drop; negative = worse)", "std", "adv", "real_class_mean")):
+    comparisons = (("Adv+ vs Adv, ReaL per-class SD (drop)", "adv", "advplus", "real_class_sd"),
+                   ("Adv+ vs Adv, ReaL per-class mean (drop)", "adv", "advplus", "real_class_mean"),
+                   ("Adv vs Std, ReaL per-class mean (drop; negative = worse)", "std", "adv", "real_class_mean"))
+    for label, before, after, col in comparisons:
         if before in ours.index and after in ours.index:
             rows.append({"comparison": label, "ours_%": relative_change(ours.loc[before, col], ours.loc[after, col]),
                          "paper_%": relative_change(PAPER_TABLE2.loc[before, col], PAPER_TABLE2.loc[after, col])})
     return pd.DataFrame(rows, columns=["comparison", "ours_%", "paper_%"]).set_index("comparison")
+
+
+def figure1_panels(runs, real_per_class: dict[str, pd.DataFrame]) -> dict[str, dict[str, np.ndarray]]:
+    """Per-class clean, ReaL and PGD error (percent) per method, mean over seeds: the paper's Fig. 1.
+
+    runs: finished runs; real_per_class: run_id -> the per-class table of :func:`real_error`.
+    Returns {"Clean" | "ReaL" | "PGD-40": {method: (K,) errors}}, classes in the runs' order
+    (NaN for a class with no image scored), ready for :func:`labelaug_core.figures.per_class_sorted`.
+    """
+    panels: dict[str, dict[str, list[pd.Series]]] = {"Clean": {}, "ReaL": {}, f"PGD-{runs[0].config.eval_steps}": {}}
+    for run in runs:
+        names = run.per_class["name"]
+        real = real_per_class[run.run_id].set_index("wnid")["real_err"].reindex(names)
+        for (title, by_method), series in zip(panels.items(), (
+                run.per_class.set_index("name")["clean_err"], real, run.per_class.set_index("name")["pgd_err"])):
+            by_method.setdefault(run.config.method, []).append(series.reset_index(drop=True))
+    return {title: {m: pd.concat(s, axis=1).mean(axis=1).to_numpy() for m, s in by_method.items()}
+            for title, by_method in panels.items()}
 
 
 def _with_metrics(runs, extra: dict[str, dict]):
@@ -247,6 +270,8 @@ def _imagenet_x_annotations(which_factor: str) -> pd.DataFrame:
     """The package's validation annotations without prototypical images (read once: 17 MB of JSON)."""
     from imagenet_x import load_annotations
 
+    if which_factor not in ("top", "multi"):
+        raise ConfigError(f"which_factor must be one of top, multi; got {which_factor!r}")
     return load_annotations(which_factor=which_factor, partition="val", filter_prototypes=True)
 
 
@@ -263,15 +288,13 @@ def imagenet_x_accuracies(predictions: dict[str, pd.DataFrame | list[pd.DataFram
     from imagenet_x import FACTORS, augment_model_predictions
     from imagenet_x.aggregate import compute_factor_accuracies
 
-    if which_factor not in ("top", "multi"):
-        raise ConfigError(f"which_factor must be one of top, multi; got {which_factor!r}")
+    annotations = _imagenet_x_annotations(which_factor)
     models, owner = {}, {}
     for name, frames in predictions.items():
         for i, frame in enumerate(frames if isinstance(frames, list) else [frames]):
             key = name if not isinstance(frames, list) else f"{name}#{i}"
             models[key] = frame.loc[:, ["file_name", "predicted_class"]].assign(predicted_probability=1.0)
             owner[key] = name
-    annotations = _imagenet_x_annotations(which_factor)
     for key, frame in models.items():
         if not frame["file_name"].isin(annotations["file_name"]).any():
             raise ConfigError(f"predictions of {owner[key]!r}: none of its {len(frame)} validation images has an "
@@ -288,11 +311,19 @@ def imagenet_x_accuracies(predictions: dict[str, pd.DataFrame | list[pd.DataFram
     # right gets NaN instead of 0: an accuracy is 0 wherever the factor has images.
     totals = merged.groupby("model")[FACTORS].sum().reindex(list(models))
     acc[FACTORS] = acc[FACTORS].where(acc[FACTORS].notna() | (totals == 0), 0.0)
-    acc["worst_factor"] = acc[FACTORS].min(axis=1)
     acc["average"] = merged.groupby("model")["is_correct"].mean().reindex(list(models))
     acc = acc.groupby(pd.Series(owner)[acc.index].to_numpy(), sort=False).mean()
+    acc["worst_factor"] = acc[FACTORS].min(axis=1)
     acc.index.name = "model"
-    return acc
+    return acc[[*FACTORS, "worst_factor", "average"]]
+
+
+def imagenet_x_counts(predictions: pd.DataFrame, *, which_factor: str = "top") -> pd.Series:
+    """How many of the predicted images carry each factor (the support of each accuracy)."""
+    from imagenet_x import FACTORS
+
+    annotations = _imagenet_x_annotations(which_factor)
+    return annotations[annotations["file_name"].isin(predictions["file_name"])][FACTORS].sum().rename("images")
 
 
 def factor_errors(accuracies: pd.DataFrame) -> pd.DataFrame:

@@ -96,22 +96,32 @@ def ensure_run(
     data_dir: str | None = None,
     device: str | None = None,
     progress: bool = True,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> Path:
     """Train and evaluate ``config`` unless ``runs_dir/<run_id>`` is finished; return the run dir.
 
-    An interrupted run resumes from its last epoch checkpoint.
+    An interrupted run resumes from its last epoch checkpoint. Under torchrun every rank trains
+    its shard; rank 0 alone writes files and evaluates, the others wait at a barrier.
     """
+    from labelaug_core.distributed import barrier
+
     config = config.resolved()
     run_dir = Path(runs_dir) / config.run_id
     if is_finished(run_dir):
         return run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(run_dir / "config.json", config.to_dict())
     dev = pick_device(device)
-    write_json_atomic(run_dir / "env.json", environment(dev, pick_precision(config, dev)))
-    model, history = train(config, run_dir, data_dir=data_dir, device=device, progress=progress)
-    pd.DataFrame(history).to_csv(run_dir / "history.csv", index=False)
-    evaluate_run(run_dir, config, model, data_dir=data_dir, progress=progress)
+    if rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(run_dir / "config.json", config.to_dict())
+        write_json_atomic(run_dir / "env.json", environment(dev, pick_precision(config, dev)) | {"world_size": world_size})
+    barrier()
+    model, history = train(config, run_dir, data_dir=data_dir, device=device, progress=progress,
+                           rank=rank, world_size=world_size)
+    if rank == 0:
+        pd.DataFrame(history).to_csv(run_dir / "history.csv", index=False)
+        evaluate_run(run_dir, config, model, data_dir=data_dir, progress=progress)
+    barrier()
     return run_dir
 
 

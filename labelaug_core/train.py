@@ -55,12 +55,12 @@ def pick_device(device: str | None = None) -> torch.device:
 def pick_precision(config: TrainConfig, device: torch.device) -> str:
     """Training precision: ``auto`` is bf16 on CUDA and on CPUs with bf16 matrix units.
 
-    Why (``labelaug bench``, benchmarks/results/): on the project's 2-core AVX-512-BF16 CPU,
-    PGD-10 on the small CNN runs BF16X_PLACEHOLDER faster in bf16 autocast with channels_last
-    than in fp32 (oneDNN's bf16 convolutions want NHWC); without bf16 units, bf16 is emulated
-    and slower, so fp32 is kept there. On CUDA bf16 uses the tensor cores. Evaluation attacks
-    stay fp32 (``attacks.pgd``'s default); tests/test_bench.py shows a bf16 attack's robust
-    error within 1 point of the fp32 attack's on a trained model.
+    Why (``labelaug bench`` and its variants on the project's 2-core AVX-512-BF16 CPU, one
+    thread, NHWC): bf16 autocast ran PGD-10 2.5x (small CNN) and 1.7x (PreAct-ResNet-18)
+    faster than fp32, and the training step 2.7x / 1.7x. Without bf16 units, bf16 is emulated
+    and slower, so fp32 is kept there. On CUDA bf16 runs on the tensor cores. Evaluation
+    attacks stay fp32 (``attacks.pgd``'s default); tests/test_bench.py shows that a bf16 attack
+    finds the robust error of the fp32 attack within 1 point on a trained model.
     """
     if config.precision != "auto":
         return config.precision
@@ -69,13 +69,15 @@ def pick_precision(config: TrainConfig, device: torch.device) -> str:
     return "bf16" if _cpu_has_bf16() else "fp32"
 
 
-def uses_channels_last(device: torch.device, precision: str) -> bool:
-    """channels_last (NHWC) memory format for model and inputs: on CUDA, and with bf16 on CPU.
+def uses_channels_last(device: torch.device) -> bool:
+    """channels_last (NHWC) memory format for model and inputs: on CUDA and on the CPU.
 
-    On the CPU, fp32 convolutions measured slower in NHWC for the small CNN (``labelaug
-    bench``), bf16 ones much faster.
+    Measured on the project's CPU (``labelaug bench`` and its variants, one thread): PGD-10 ran
+    1.45x (small CNN) and 1.05x (PreAct-ResNet-18) faster in NHWC than in NCHW in fp32, and
+    2.2x faster (small CNN) in bf16, where oneDNN's bf16 convolutions want NHWC; the training
+    step was as fast or faster. On CUDA, tensor-core convolutions want NHWC.
     """
-    return device.type == "cuda" or precision == "bf16"
+    return device.type in ("cuda", "cpu")
 
 
 def make_optimizer(model: torch.nn.Module, config: TrainConfig, device: torch.device) -> torch.optim.SGD:
@@ -135,11 +137,16 @@ def train(
     run_dir.mkdir(parents=True, exist_ok=True)
     dev = pick_device(device)
     precision = pick_precision(config, dev)
-    channels_last = uses_channels_last(dev, precision)
+    channels_last = uses_channels_last(dev)
     torch.manual_seed(config.seed)  # the same initial weights on every rank
     model = build_for(config, data_dir).to(dev)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
+    # No torch.compile: on the project's 2-core CPU the compiled small CNN ran PGD-10 about 3x
+    # slower than eager bf16 + channels_last (oneDNN's kernels beat Inductor's there) after
+    # 5-25 s of compiling; the attack's requires_grad switches and train/eval modes would also
+    # compile several graphs. On CUDA it is unmeasured here: `labelaug bench` reports a
+    # "fast+compile" row on every device, to decide by.
     loader = make_loader(
         config.dataset, "train", config.batch_size // world_size, train=True, data_dir=data_dir,
         device=dev, seed=config.seed, subset=config.train_subset, rank=rank, world_size=world_size,
@@ -249,11 +256,15 @@ def _step_loss(trained, model: Classifier, config: TrainConfig, x: torch.Tensor,
 
 
 def load_checkpoint_model(config: TrainConfig, run_dir: Path, *, data_dir: str | None = None, device: str | None = None) -> Classifier:
-    """The trained model of a run, in eval mode (weights_only loading)."""
+    """The trained model of a run, in eval mode (weights_only loading), channels_last where
+    training uses it (fp32 PGD runs 1.45x faster so on the CPU for the small CNN)."""
     config = config.resolved()
     dev = pick_device(device)
     model = build_for(config, data_dir, pretrained=False)
     state = torch.load(Path(run_dir) / CHECKPOINT, map_location="cpu", weights_only=True)
     model.load_state_dict(state["model"])
-    return model.to(dev).eval()
+    model = model.to(dev)
+    if uses_channels_last(dev):
+        model = model.to(memory_format=torch.channels_last)
+    return model.eval()
 

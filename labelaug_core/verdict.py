@@ -190,8 +190,8 @@ def strong_eval(
             n_target_classes=n_target_classes, cascade=True, seed=seed)
         with torch.no_grad():
             preds.append(model(x_worst)[:, :k].argmax(1).cpu())
-        # The first member runs on every example, so its entry is that attack's own error.
-        out[attacks[0]] = fooled_by[attacks[0]]
+        if attacks[0] == "pgd-40":  # the first member attacks every example: its entry is PGD-40's own error
+            out["pgd-40"] = fooled_by["pgd-40"]
         out["ensemble"] = torch.stack(list(fooled_by.values())).any(0)
         for name in attacks:
             out[f"member:{name}"] = fooled_by[name] & ~fooled_by["clean"]
@@ -414,10 +414,12 @@ def claim_verdict(adv_pgd40: float, advplus_pgd40: float, adv_ensemble: float, a
 
 def verdict_sentence(v: dict) -> str:
     """One Markdown paragraph stating :func:`claim_verdict`'s result from its numbers."""
-    head = (f"Under PGD-40, Adv+ lowers the error of Adv by {v['gain_pgd40']:.2f} pp "
-            f"({v['relative_pgd40']:.1f}% relative; the paper: 53.5%). Under the strong ensemble the "
-            f"difference is {v['gain_ensemble']:.2f} pp ({v['relative_ensemble']:.1f}% relative, "
-            f"standard error {v['se_ensemble']:.2f} pp).")
+    def gap(gain: float) -> str:
+        return f"{abs(gain):.2f} pp {'below' if gain >= 0 else 'above'} Adv's"
+
+    head = (f"Under PGD-40, Adv+'s error is {gap(v['gain_pgd40'])} ({v['relative_pgd40']:.1f}% relative drop; "
+            f"the paper: 53.5%). Under the strong ensemble it is {gap(v['gain_ensemble'])} "
+            f"({v['relative_ensemble']:.1f}% relative drop; standard error of the difference {v['se_ensemble']:.2f} pp).")
     tail = {
         "no PGD-40 gain": "Adv+ is not more robust than Adv even under PGD-40 here, so there is no gain to test.",
         "vanishes": "**The gain does not survive**: against the ensemble Adv+ is not more robust than Adv.",

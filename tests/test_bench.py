@@ -42,8 +42,9 @@ def test_every_attack_case_does_the_same_work():
     model = build_model("small-cnn", 10, 0).eval()
     x, y = torch.rand(8, 1, 28, 28), torch.randint(0, 10, (8,))
     cases = attack_cases(model, x, y, 3, "bf16")
-    assert {"labelaug fp32", "labelaug fast", "torchattacks.PGD", "ART PGD", "floor fp32", "floor fast"} <= set(cases)
-    for name, (run, _) in cases.items():
+    assert set(cases) == {"labelaug fp32", "labelaug fast", "torchattacks.PGD", "torchattacks.PGD NHWC", "ART PGD",
+                          "floor fp32 NCHW", "floor fp32", "floor fast"}
+    for name, (run, _, _) in cases.items():
         x_adv = run(3)
         if name.startswith("floor"):
             assert x_adv is None
@@ -62,16 +63,17 @@ def _err(model, x, y) -> float:
 def test_bf16_attack_finds_the_same_robust_error_as_fp32(trained_cnn, fmnist_test):
     """Why training may attack in bf16 while evaluation stays fp32: on a trained model and 1000
     real test images, the robust error of a bf16 PGD-10 (channels_last, as training runs it) is
-    within 1 percentage point of the fp32 attack's, at a radius where neither saturates."""
+    within 1 percentage point of the fp32 attack's (0.2 measured), at a radius where the attack
+    matters and does not saturate."""
     x, y = fmnist_test
-    eps = 0.02
+    eps = 0.05
     fast = copy.deepcopy(trained_cnn).to(memory_format=torch.channels_last)
     torch.manual_seed(0)
     fp32_err = _err(trained_cnn, pgd(trained_cnn, x, y, eps, 2.5 * eps / 10, 10), y)
     torch.manual_seed(0)
     x_bf16 = pgd(fast, x.contiguous(memory_format=torch.channels_last), y, eps, 2.5 * eps / 10, 10, precision="bf16")
     bf16_err = _err(trained_cnn, x_bf16, y)
-    assert 30 < fp32_err < 95, fp32_err  # informative: neither the clean error nor 100%
+    assert _err(trained_cnn, x, y) + 10 < fp32_err < 95, fp32_err  # informative: neither ~clean nor ~100%
     assert abs(bf16_err - fp32_err) <= 1.0, (fp32_err, bf16_err)
 
 
@@ -89,7 +91,7 @@ def test_quick_benchmark_writes_a_consistent_result(tmp_path, data_root, capsys)
     for row in rows.values():
         assert row["median_s"] > 0 and math.isclose(row["images_per_s"] * row["median_s"], batch)
     assert rows["torchattacks.PGD"]["x_torchattacks.PGD"] == 1.0 and rows["ART PGD"]["x_ART PGD"] == 1.0
-    assert rows["floor fp32"]["pct_of_floor"] == 100.0 and rows["floor fast"]["pct_of_floor"] == 100.0
+    assert all(rows[f]["pct_of_floor"] == 100.0 for f in ("floor fp32 NCHW", "floor fp32", "floor fast"))
     assert result["headline"]["small_cnn_pgd10_fast_vs_torchattacks"] == rows["labelaug fast"]["x_torchattacks.PGD"]
     epoch = {r["case"]: r for r in result["epoch"]["rows"]}
     assert set(epoch) == {"labelaug train", "reference loop", "floor"}

@@ -12,8 +12,8 @@ import torch
 import labelaug_core.corruptions as C
 from labelaug_core import figures
 from labelaug_core.config import TrainConfig
-from labelaug_core.corruption_runs import (clean_images, corruption_eval, corruption_examples, corruption_source,
-                                           table1_with_mce)
+from labelaug_core.corruption_runs import (class_mce, clean_images, corruption_eval, corruption_examples,
+                                           corruption_source, mce_headline, method_tables, table1_with_mce)
 from labelaug_core.errors import ConfigError
 from labelaug_core.reporting import PAPER_TABLE1
 from labelaug_core.runs import Run, ensure_run, load_model, load_run
@@ -124,6 +124,19 @@ def test_table1_gains_mce_as_the_mean_over_corruptions_and_seeds():
     assert table[("paper", "mce")].tolist() == PAPER_TABLE1["mce"].tolist()
     with pytest.raises(ConfigError, match="no corruption table for run"):
         table1_with_mce(runs, {})
+    headline = mce_headline(runs, errors)
+    assert headline.loc["Adv+ vs Adv, mCE (drop)", "ours_%"] == pytest.approx(100 * (17.5 - 7.5) / 17.5)
+    assert headline.loc["Adv+ vs Adv, mCE (drop)", "paper_%"] == pytest.approx(6.97, abs=0.01)
+    tables = method_tables(runs, errors)
+    assert list(tables) == ["std", "adv", "advplus"]
+    assert tables["adv"]["err"].tolist() == pytest.approx((np.repeat(np.arange(15.0), 5) + 10.5).tolist())
+
+
+def test_class_mce_is_the_mean_over_corruptions_of_each_class_ce():
+    table = pd.DataFrame({"corruption": ["fog", "fog", "snow", "snow"], "severity": [1, 2, 1, 2], "err": [0.0] * 4,
+                          "class_0_err": [10.0, 30.0, 50.0, 70.0], "class_1_err": [0.0, 0.0, 100.0, 100.0]})
+    per_class = class_mce(table, ["cat", "dog"])
+    assert per_class.to_dict() == {"cat": 40.0, "dog": 50.0}  # cat: CE fog 20, snow 60; dog: 0, 100
 
 
 def test_one_image_under_every_corruption_and_the_grid_that_shows_it(fmnist_test):

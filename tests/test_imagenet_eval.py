@@ -22,6 +22,7 @@ from labelaug_core.config import TrainConfig
 from labelaug_core.corruption_runs import clean_images, corruption_eval
 from labelaug_core.corruptions import CORRUPTIONS, imagenet_c_loader
 from labelaug_core.errors import ConfigError
+from labelaug_core.figures import factor_bars, per_class_sorted
 from labelaug_core.models import build_model
 from labelaug_core.reporting import PAPER_TABLE2
 from labelaug_core.runs import Run, ensure_run, load_run
@@ -81,7 +82,7 @@ def data_dir(tmp_path_factory) -> str:
 def run_dir(data_dir, tmp_path_factory) -> Path:
     """A std run of ResNet-50 on the tiny folder: 3 class outputs (one per train/ folder), 32 px."""
     config = TrainConfig(dataset="imagenet", method="std", epochs=1, batch_size=4, image_size=32, eval_steps=1,
-                         precision="fp32")
+                         pretrained=False, precision="fp32")
     return ensure_run(config, tmp_path_factory.mktemp("runs"), data_dir=data_dir, device="cpu", progress=False)
 
 
@@ -182,8 +183,15 @@ def test_run_predictions_are_the_runs_clean_predictions_in_imagenet_indices(run_
     assert frame["predicted_class"].tolist() == [[1, 207, 994][k] for k in run.predictions().clean]
     clean_err = 100 * (frame["predicted_class"] != frame["label"]).mean()
     assert clean_err == pytest.approx(run.metrics["clean_err"])
-    metrics, _ = IE.real_error(frame)
+    metrics, real_table = IE.real_error(frame)
     assert metrics["n_real"] == 10 and 0 <= metrics["real_err"] <= 100
+    panels = IE.figure1_panels([run], {run.run_id: real_table})
+    assert list(panels) == ["Clean", "ReaL", "PGD-1"]
+    assert panels["Clean"]["std"].tolist() == run.per_class["clean_err"].tolist()
+    assert panels["ReaL"]["std"].tolist() == real_table["real_err"].tolist()  # wnids in the runs' class order
+    fig = per_class_sorted(panels)
+    line = fig.axes[1].get_lines()[0]
+    assert line.get_ydata().tolist() == sorted(real_table["real_err"]) and line.get_label().startswith("Std (SD")
 
 
 def test_imagenet_c_files_of_the_evaluated_images_give_their_clean_error(run_dir, data_dir, tmp_path):
@@ -251,9 +259,18 @@ def test_imagenet_x_accuracies_and_error_ratio_match_a_direct_count():
     pd.testing.assert_series_equal(ratio.loc["half"], expected, check_names=False)
     errors = IE.factor_errors(acc)
     assert np.allclose(errors.loc["half", FACTORS], 100 * (1 - direct[FACTORS]), equal_nan=True)
+    fig = factor_bars(ratio.rename(index={"half": "adv", "never": "advplus"}), "error ratio", reference=1.0)
+    first = fig.axes[0].containers[0].datavalues  # the first method's bars in factor order (none where NaN)
+    assert np.allclose(first, ratio.loc["half", FACTORS].dropna())
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["Adv", "Adv+"]
     # several seeds of one method: their accuracies are averaged
     both = IE.imagenet_x_accuracies({"m": [half, never]})
-    pd.testing.assert_series_equal(both.loc["m"], acc.mean(), check_names=False)
+    pd.testing.assert_series_equal(both.loc["m", [*FACTORS, "average"]], acc[[*FACTORS, "average"]].mean(),
+                                   check_names=False)
+    assert both.loc["m", "worst_factor"] == both.loc["m", FACTORS].min()
+    assert list(IE.imagenet_x_counts(half).index) == FACTORS
+    # 12 images less one without annotation (48153) and one prototype (307); one top factor each
+    assert IE.imagenet_x_counts(half).sum() == 10
 
 
 def test_imagenet_x_rejects_images_without_annotations():
