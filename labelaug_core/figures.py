@@ -8,6 +8,7 @@ from __future__ import annotations
 # No backend is forced: inside a notebook kernel matplotlib's inline backend draws every
 # figure a cell leaves open; elsewhere, with no display, matplotlib falls back to Agg.
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
@@ -213,7 +214,7 @@ def per_class_sorted(panels: dict[str, dict[str, np.ndarray]], ylim=(0, 100)) ->
             ax.plot(np.arange(1, len(errs) + 1), errs, color=PALETTE.get(name), label=f"{name} (SD {np.std(errs):.1f})",
                     marker="o" if len(errs) <= 20 else None)
         ax.set(title=title, xlabel="class rank (best to worst)", ylim=ylim)
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=8)
     axes[0, 0].set_ylabel("per-class error (%)")
     fig.tight_layout()

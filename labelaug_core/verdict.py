@@ -226,11 +226,13 @@ def strong_evaluation(
     data_dir: str | None = None,
     device: str | None = None,
 ) -> StrongEval:
-    """:func:`strong_eval` of a run's model on the first ``n`` images of its test subset, at its eps.
+    """:func:`strong_eval` of a run's model on the first ``n`` images of its test subset, at its eps;
+    ``n = 0``: the images its own PGD evaluation attacked (``eval_subset``).
 
     Cached as ``<run_dir>/evals/strong-<logits>-n<n>-apgd<apgd_steps>-<hash>.json`` (+ ``.npz``),
     the hash covering every setting; a cached result is returned without loading the model.
     """
+    n = n or int(run.metrics["n_attacked"])
     settings = {"run_id": run.run_id, "eps": run.config.eps, "logits": logits, "attacks": list(DEFAULT_ENSEMBLE),
                 "apgd_steps": apgd_steps, "pgd_restarts": pgd_restarts, "n_target_classes": n_target_classes,
                 "seed": seed, "n": n}
@@ -271,10 +273,15 @@ def masking_checks(
     """:func:`labelaug_core.checks.run_masking_checks` on the first ``n`` test images of a run, cached.
 
     ``white_box_wrong``: (>= n,) bool, the examples a white-box evaluation of the same images got
-    wrong (e.g. ``strong.wrong["ensemble"]``), so the ensemble is not run again. ``transfer_run``:
+    wrong (e.g. ``strong.wrong["ensemble"]``), so the ensemble is not run again. ``n = 0``: as many
+    images as ``white_box_wrong`` has (else as the run's own PGD evaluation attacked). ``transfer_run``:
     the source model of the transfer (black-box) check. Cached as
     ``<run_dir>/evals/checks-<logits>-n<n>-<hash>.csv``; returns :func:`checks_frame`'s table.
     """
+    if n == 0:
+        n = len(white_box_wrong) if white_box_wrong is not None else int(run.metrics["n_attacked"])
+    if white_box_wrong is not None and len(white_box_wrong) < n:
+        raise ConfigError(f"checks_subset must be at most {len(white_box_wrong)} (the white-box evaluation's images); got {n}")
     settings = {"run_id": run.run_id, "logits": logits, "n": n, "apgd_steps": apgd_steps,
                 "step_counts": list(step_counts), "square_queries": square_queries, "seed": seed,
                 "transfer": transfer_run.run_id if transfer_run is not None else None,
@@ -297,11 +304,13 @@ def masking_checks(
 def temperature_evaluation(run: Run, *, n: int, temperatures, steps: int | None = None, seed: int = 0,
                            data_dir: str | None = None, device: str | None = None) -> pd.DataFrame:
     """:func:`labelaug_core.classwise.temperature_sweep` of a run's model on the first ``n`` images of
-    its test subset, at its eps and ``steps`` (default: its ``eval_steps``), T = 1 always included.
+    its test subset (``n = 0``: the images its own PGD evaluation attacked), at its eps and ``steps``
+    (default: its ``eval_steps``), T = 1 always included.
 
     Cached as ``<run_dir>/evals/temperature-n<n>-pgd<steps>-<hash>.csv``.
     """
     steps = run.config.eval_steps if steps is None else steps
+    n = n or int(run.metrics["n_attacked"])
     temperatures = sorted({float(t) for t in temperatures} | {1.0})
     settings = {"run_id": run.run_id, "n": n, "steps": steps, "temperatures": temperatures, "seed": seed}
 
