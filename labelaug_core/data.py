@@ -566,6 +566,37 @@ class FolderLoader(_Plan):
             yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
 
+def split_labels(name: str, split: str, data_dir: str | None = None) -> torch.Tensor:
+    """(N,) int64 labels of a split, in the order its examples are indexed (folder sets: sorted paths,
+    with train/'s class indices), without decoding any image of a folder set."""
+    _check_name(name)
+    _check_split(split)
+    if name in SMALL_DATASETS:
+        return load_arrays(name, split, data_dir)[1]
+    return torch.tensor(_image_folder(name, split, data_dir, None).targets, dtype=torch.int64)
+
+
+def load_examples(name: str, split: str, indices: torch.Tensor, *, data_dir: str | None = None,
+                  image_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Examples ``indices`` of a split, unaugmented (as evaluation sees them), on the CPU.
+
+    Returns x (n, C, H, W) float32 in [0, 1] and y (n,) int64. Folder sets are read at
+    ``image_size`` (default: the data set's) with the evaluation transform of :func:`make_loader`.
+    """
+    _check_name(name)
+    _check_split(split)
+    indices = torch.as_tensor(indices, dtype=torch.int64)
+    if name in SMALL_DATASETS:
+        images, labels = load_arrays(name, split, data_dir)
+        return images[indices].to(torch.float32).div_(255), labels[indices]
+    size = image_size or dataset_info(name, data_dir).image_size
+    folder = _image_folder(name, split, data_dir, _transform(name, False, size))
+    examples = [folder[i] for i in indices.tolist()]
+    if not examples:
+        return torch.empty(0, 3, size, size), torch.empty(0, dtype=torch.int64)
+    return torch.stack([x for x, _ in examples]), torch.tensor([y for _, y in examples], dtype=torch.int64)
+
+
 def make_loader(
     name: str,
     split: str,

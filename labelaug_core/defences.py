@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from labelaug_core.apgd import seeded_pgd
-from labelaug_core.data import SMALL_DATASETS, balanced_subset, dataset_info, load_arrays, make_loader
+from labelaug_core.data import balanced_subset, dataset_info, load_examples, make_loader, split_labels
 from labelaug_core.errors import ConfigError
 from labelaug_core.evaluate import per_class_error, predict_all
 from labelaug_core.runs import Run, load_model
@@ -52,7 +52,7 @@ def heldout_indices(config, size: int = 0, *, data_dir: str | None = None) -> tu
     """A class-balanced held-out split that the run neither trained nor is reported on.
 
     Args:
-        config: the run's TrainConfig (a small data set: fashion-mnist, cifar10, cifar100, svhn).
+        config: the run's TrainConfig (any data set; folder sets are indexed in sorted path order).
         size: how many held-out images (class-balanced, fixed choice); 0 = all that are free.
 
     Returns:
@@ -61,14 +61,12 @@ def heldout_indices(config, size: int = 0, *, data_dir: str | None = None) -> tu
         training image, ``"test"`` and indices of test images outside its ``test_subset``.
     """
     config = config.resolved()
-    if config.dataset not in SMALL_DATASETS:
-        raise ConfigError(f"dataset must be one of {', '.join(SMALL_DATASETS)} for a held-out split; got {config.dataset!r}")
     if size < 0:
         raise ConfigError(f"heldout_size must be >= 0; got {size}")
     for split, used_n in (("train", config.train_subset), ("test", config.test_subset)):
         if used_n == 0:
             continue
-        _, labels = load_arrays(config.dataset, split, data_dir)
+        labels = split_labels(config.dataset, split, data_dir)
         free = torch.ones(len(labels), dtype=torch.bool)
         free[balanced_subset(labels, used_n)] = False
         free = free.nonzero().squeeze(1)
@@ -85,8 +83,9 @@ def heldout_indices(config, size: int = 0, *, data_dir: str | None = None) -> tu
 def heldout_data(config, size: int = 1000, *, data_dir: str | None = None, device: str | torch.device = "cpu"):
     """:func:`heldout_indices`' images: (split, x (N, C, H, W) float [0, 1], y (N,) int64) on ``device``."""
     split, idx = heldout_indices(config, size, data_dir=data_dir)
-    images, labels = load_arrays(config.resolved().dataset, split, data_dir)
-    return split, images[idx].to(device, torch.float32).div_(255), labels[idx].to(device)
+    config = config.resolved()
+    x, y = load_examples(config.dataset, split, idx, data_dir=data_dir, image_size=config.image_size or None)
+    return split, x.to(device), y.to(device)
 
 
 # --- Per-class robustness and the weakest class -------------------------------------------------

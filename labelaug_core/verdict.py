@@ -71,14 +71,16 @@ class StrongEval:
                              for r in LADDER})
 
 
-def run_test_images(config, n: int, *, data_dir: str | None = None, device: str | torch.device = "cpu"):
+def run_test_images(config, n: int, *, data_dir: str | None = None, device: str | torch.device = "cpu",
+                    parameter: str = "strong_subset"):
     """The first ``n`` images of a run's (class-balanced) test subset, in the order
     :func:`labelaug_core.runs.evaluate_run` attacks them (its PGD-40 uses the first ``eval_subset``).
 
-    Returns x (n, C, H, W) float in [0, 1] and y (n,) int64 on ``device``.
+    Returns x (n, C, H, W) float in [0, 1] and y (n,) int64 on ``device``. ``parameter`` names
+    ``n`` in the error raised when it is < 1 or larger than the test subset.
     """
     if n < 1:
-        raise ConfigError(f"strong_subset must be >= 1; got {n}")
+        raise ConfigError(f"{parameter} must be >= 1; got {n}")
     loader = make_loader(config.dataset, "test", 500, train=False, data_dir=data_dir, device=device,
                          seed=config.seed, subset=config.test_subset, image_size=config.image_size or None)
     xs, ys, seen = [], [], 0
@@ -89,7 +91,7 @@ def run_test_images(config, n: int, *, data_dir: str | None = None, device: str 
         if seen >= n:
             break
     if seen < n:
-        raise ConfigError(f"strong_subset must be at most {seen} (the run's test subset); got {n}")
+        raise ConfigError(f"{parameter} must be at most {seen} (the run's test subset); got {n}")
     return torch.cat(xs), torch.cat(ys)
 
 

@@ -46,6 +46,30 @@ def test_heldout_split_falls_back_to_unused_test_images_and_else_refuses(data_ro
         heldout_indices(TrainConfig(train_subset=1000), 59001, data_dir=data_root)
 
 
+def test_heldout_split_of_a_folder_data_set_is_the_training_images_the_run_leaves_out(tmp_path):
+    from datagen import write_image_folder
+
+    from labelaug_core.data import load_examples, make_loader, split_labels
+    from labelaug_core.defences import heldout_data
+
+    write_image_folder(tmp_path, {"train": {"a": 5, "b": 5, "c": 5}, "val": {"a": 2, "b": 2, "c": 2}})
+    config = TrainConfig(dataset="imagefolder", train_subset=6, image_size=12)
+    labels = split_labels("imagefolder", "train", str(tmp_path))
+    assert labels.tolist() == [0] * 5 + [1] * 5 + [2] * 5
+    loader = make_loader("imagefolder", "train", 3, train=True, data_dir=str(tmp_path), subset=6, num_workers=0)
+    trained = set(loader.epoch_indices().tolist())
+    split, idx = heldout_indices(config, 6, data_dir=str(tmp_path))
+    assert split == "train" and not trained & set(idx.tolist()) and len(trained) == 6
+    assert np.bincount(labels[idx].numpy()).tolist() == [2, 2, 2]
+    split, x, y = heldout_data(config, 6, data_dir=str(tmp_path))
+    assert x.shape == (6, 3, 12, 12) and 0 <= float(x.min()) and float(x.max()) <= 1
+    assert torch.equal(y, labels[idx])
+    # the unaugmented pixels of the files, as evaluation reads them
+    x_eval, _ = next(iter(make_loader("imagefolder", "train", 15, train=False, data_dir=str(tmp_path), num_workers=0)))
+    torch.testing.assert_close(x, x_eval[idx])
+    torch.testing.assert_close(load_examples("imagefolder", "train", idx, data_dir=str(tmp_path))[0], x)
+
+
 def test_weakest_class_is_the_highest_error_ties_to_the_lower_index():
     errs = [10.0, 80.0, 30.0, 80.0, np.nan, 5.0]
     assert rank_weakest(errs) == [1]
