@@ -58,9 +58,12 @@ class SmallCNN(nn.Module):
 
     def __init__(self, in_channels: int, num_outputs: int, image_size: int = 28):
         super().__init__()
+        # Pooling before ReLU is the same function as the usual conv-ReLU-pool (both are monotone,
+        # so they commute) with a quarter of the ReLU work: PGD-10 ran 1.3x faster on the CPU
+        # (benchmarks/README.md). The convolutions keep their indices (0, 3) in the state dict.
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 32, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+            nn.Conv2d(in_channels, 32, 3, padding=1), nn.MaxPool2d(2), nn.ReLU(inplace=True),
+            nn.Conv2d(32, 64, 3, padding=1), nn.MaxPool2d(2), nn.ReLU(inplace=True),
         )
         side = image_size // 4
         self.head = nn.Sequential(

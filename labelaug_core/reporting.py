@@ -97,3 +97,18 @@ def headline_changes(means: pd.DataFrame, paper: pd.DataFrame | None = None) -> 
                 "paper_%": relative_change(paper.loc[before, col], paper.loc[after, col]),
             })
     return pd.DataFrame(rows).set_index("comparison")
+
+
+def error_difference(before_err: float, after_err: float, n: int) -> dict:
+    """How far apart two error rates (%) on ``n`` examples each are, in standard errors.
+
+    ``gain`` = before - after (pp; positive: ``after`` errs less), ``se`` = the binomial standard
+    error (pp) of that difference treating the two as independent, ``outcome`` = ``"lower"`` or
+    ``"higher"`` when ``|gain| >= 2 se`` (``after`` is clearly better or worse), else ``"within noise"``.
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1; got {n}")
+    gain = before_err - after_err
+    se = math.sqrt((before_err * (100 - before_err) + after_err * (100 - after_err)) / n)
+    outcome = "within noise" if abs(gain) < 2 * se else ("lower" if gain > 0 else "higher")
+    return {"gain": gain, "se": se, "outcome": outcome}

@@ -1,5 +1,6 @@
 import pytest
 import torch
+import torch.nn.functional as F
 
 from labelaug_core.errors import ConfigError
 from labelaug_core.models import build_model, predict
@@ -42,3 +43,17 @@ def test_torchvision_imports_with_the_shim():
     import torchvision.transforms.v2 as T
 
     assert T.RandomHorizontalFlip(p=1.0)(torch.arange(4.0).view(1, 1, 2, 2)).flatten().tolist() == [1.0, 0.0, 3.0, 2.0]
+
+
+def test_small_cnn_pools_before_relu_yet_computes_conv_relu_pool():
+    """Max-pooling and ReLU commute: the small CNN is the usual conv-ReLU-pool network."""
+    torch.manual_seed(0)
+    model = build_model("small-cnn", 10, channels=1, image_size=28).eval()
+    conv1, conv2 = model.backbone.features[0], model.backbone.features[3]
+    x = torch.rand(16, 1, 28, 28)
+    h = model.normalize(x)
+    h = F.max_pool2d(F.relu(conv1(h)), 2)
+    h = F.max_pool2d(F.relu(conv2(h)), 2)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), model.backbone.head(h))
+    assert set(model.state_dict()) >= {"backbone.features.0.weight", "backbone.features.3.weight"}

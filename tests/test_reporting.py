@@ -18,3 +18,17 @@ def test_headline_changes_of_the_papers_own_tables():
     assert table.loc["Adv+ vs Adv, PGD error (drop)", "ours_%"] == pytest.approx(53.50, abs=0.005)
     assert table.loc["Adv+ vs Adv, clean per-class SD (drop)", "paper_%"] == pytest.approx(5.73, abs=0.01)
     assert (table["ours_%"] - table["paper_%"]).abs().max() < 1e-9
+
+
+def test_error_difference_counts_standard_errors():
+    from labelaug_core.reporting import error_difference
+
+    d = error_difference(37.9, 37.3, 1000)  # the default profile's Adv vs Adv+ size of effect
+    assert d["gain"] == pytest.approx(0.6)
+    assert d["se"] == pytest.approx(((37.9 * 62.1 + 37.3 * 62.7) / 1000) ** 0.5)
+    assert d["outcome"] == "within noise"
+    assert error_difference(70.32, 32.70, 1000)["outcome"] == "lower"  # the paper's gain: many SEs
+    assert error_difference(32.70, 70.32, 1000)["outcome"] == "higher"
+    assert error_difference(50.0, 50.0, 10)["se"] == pytest.approx((2 * 2500 / 10) ** 0.5)
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        error_difference(1.0, 2.0, 0)
