@@ -50,7 +50,8 @@ from labelaug_core.errors import ConfigError
 
 PLAN_KEYS = ("description", "settings", "seeds", "runs", "notebooks")
 # Papermill parameters every notebook may declare besides the settings fields.
-COMMON_PARAMETERS = ("profile", "seeds", "runs_dir", "data_dir")
+COMMON_PARAMETERS = ("profile", "seeds", "runs_dir", "data_dir", "results_dir")
+RESULTS_DIR = Path("benchmarks") / "results"  # `labelaug bench` JSON files, read by the performance chapter
 STATIC_DIR = Path("book") / "_static_js"  # html_static_path in _config.yml
 # (source under node_modules, destination under STATIC_DIR): the widget and math JavaScript
 # the site serves itself. _config.yml names these destinations (nb_ipywidgets_js, mathjax_path).
@@ -175,7 +176,7 @@ def notebook_parameters(plan: Plan, name: str, declared: set[str], runs_dir: Pat
             raise ConfigError(f"experiments/{plan.profile}.yaml: settings.{missing[0]} is not a parameter of {source}, "
                               "which reads runs: it would look for runs trained without it")
     offered = plan.settings | {"profile": plan.profile, "seeds": plan.seeds, "runs_dir": str(runs_dir),
-                               "data_dir": data_dir} | own
+                               "data_dir": data_dir, "results_dir": str(runs_dir.parent / RESULTS_DIR)} | own
     return {k: v for k, v in offered.items() if k in declared}
 
 
@@ -192,12 +193,17 @@ def library_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def notebook_stamp(source: Path, parameters: dict[str, Any], run_dirs: list[Path]) -> dict[str, Any]:
-    """What an executed notebook depends on; equal stamps mean the output can be reused."""
+def notebook_stamp(source: Path, parameters: dict[str, Any], run_dirs: list[Path],
+                   files: list[Path] = ()) -> dict[str, Any]:
+    """What an executed notebook depends on; equal stamps mean the output can be reused.
+
+    ``files``: other inputs it reads (the benchmark results of the performance chapter).
+    """
     return {
         "notebook": _sha256(source.read_bytes()),
         "parameters": parameters,
         "run_metrics": {d.name: _sha256((d / "metrics.json").read_bytes()) for d in run_dirs},
+        "files": {f.name: _sha256(f.read_bytes()) for f in files},
         "library": library_fingerprint(),
     }
 
@@ -359,7 +365,8 @@ def build_book(
             steps.set_postfix_str(f"notebook {i}/{len(plan.chapters)} {name}")
             reads_runs = "runs_dir" in declared[name]
             source = root / "notebooks" / f"{name}.ipynb"
-            stamp = notebook_stamp(source, parameters[name], run_dirs if reads_runs else [])
+            results = sorted(Path(parameters[name]["results_dir"]).glob("*.json")) if "results_dir" in declared[name] else []
+            stamp = notebook_stamp(source, parameters[name], run_dirs if reads_runs else [], results)
             executed = execute_notebook(source, root / "book" / f"{name}.ipynb", parameters[name], stamp,
                                         cwd=root, force=force)
             if not executed and progress:

@@ -26,7 +26,7 @@ from labelaug_core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 BOOK_FILES = ("_config.yml", "_toc.yml")
-BOOK_DIRS = ("notebooks", "experiments", "book/_static")
+BOOK_DIRS = ("notebooks", "experiments", "book/_static", "benchmarks/results")
 
 
 def copy_book_sources(dst: Path) -> None:
@@ -180,6 +180,13 @@ def test_stamp_changes_with_each_input(tmp_path):
     write_notebook(source, "x = 1", "print(x)")
     assert stamp != notebook_stamp(source, {"x": 1}, [run])
     assert stamp["library"] == book.library_fingerprint()
+    # other input files (the benchmark results of the performance chapter)
+    result = tmp_path / "cpu-2026-01-01.json"
+    result.write_text("{}")
+    with_file = notebook_stamp(source, {"x": 1}, [run], [result])
+    assert with_file != notebook_stamp(source, {"x": 1}, [run])
+    result.write_text('{"wall_s": 1}')
+    assert with_file != notebook_stamp(source, {"x": 1}, [run], [result])
 
 
 @pytest.mark.slow
