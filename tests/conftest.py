@@ -47,3 +47,13 @@ def tiny_model():
 
     torch.manual_seed(0)
     return build_model("small-cnn", 10, 1, channels=1, image_size=28)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread for a whole module (``pytest.mark.usefixtures("one_thread")``): on a busy
+    2-core machine two threads contend, and small convolutions or ResNet-50 run several times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

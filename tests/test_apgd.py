@@ -63,14 +63,7 @@ class WithOpLogit(nn.Module):
         return torch.cat([self.base(x), self.op(x)[:, None]], dim=1)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: these tiny convolutions run several times faster than on two
-    threads contending for a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

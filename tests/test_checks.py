@@ -59,14 +59,7 @@ def quantised(model):
     return Wrapped(model, pre=lambda x: torch.round(x * 4) / 4)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: these tiny convolutions run several times faster than on two
-    threads contending for a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _train(x, y, seed, steps):

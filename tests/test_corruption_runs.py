@@ -21,13 +21,7 @@ from labelaug_core.runs import Run, ensure_run, load_model, load_run
 N_IMAGES = 20  # two per class
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: on a busy 2-core machine two threads contend and small batches crawl."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

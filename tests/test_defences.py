@@ -13,13 +13,7 @@ from labelaug_core.defences import (PEERS, LogitAdjusted, accuracy_summary, choo
 from labelaug_core.errors import ConfigError
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: the small convolutions run faster than on two threads of a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_heldout_split_is_disjoint_from_the_training_subset_and_balanced(data_root):

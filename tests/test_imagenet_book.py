@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 from test_book import REPO, copy_book_sources
 from datagen import write_image_folder
@@ -37,7 +36,7 @@ TINY_NOTEBOOKS = {
 
 
 @pytest.fixture(scope="module")
-def imagenet_book(tmp_path_factory) -> Path:
+def imagenet_book(tmp_path_factory, one_thread) -> Path:
     data_dir = tmp_path_factory.mktemp("imagenet-data")
     folder = write_tiny_imagenet(data_dir)
     # a fourth class (tench), so that APGD-T has the three other classes to target
@@ -52,12 +51,7 @@ def imagenet_book(tmp_path_factory) -> Path:
     for name, parameters in TINY_NOTEBOOKS.items():
         plan["notebooks"].setdefault(name, {}).update(parameters)
     (root / "experiments" / "imagenet-tiny.yaml").write_text(yaml.safe_dump(plan))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # ResNet-50 on a busy 2-core machine: one thread is several times faster
-    try:
-        build_book("imagenet-tiny", root=root, data_dir=str(data_dir), progress=False)
-    finally:
-        torch.set_num_threads(threads)
+    build_book("imagenet-tiny", root=root, data_dir=str(data_dir), progress=False)
     return root
 
 

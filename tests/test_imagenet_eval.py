@@ -62,13 +62,7 @@ def val_frame(predicted) -> pd.DataFrame:
     return IE.predictions_frame(paths, y, np.asarray(predicted), classes, num_classes=3)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: on a busy 2-core machine two threads contend and run ResNet-50 ~10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

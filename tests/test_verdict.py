@@ -11,13 +11,7 @@ from labelaug_core.verdict import (LADDER, StrongEval, claim_verdict, gain_vulne
                                    strong_eval, verdict_sentence, verdict_table, worst_of)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: the tiny model runs faster than on two threads of a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
