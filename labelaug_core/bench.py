@@ -491,7 +491,8 @@ def _row(result: dict, model: str, case: str) -> dict:
 def load_results(results_dir: str | Path) -> dict[str, dict]:
     """Every full (not ``-quick``) result JSON in ``results_dir``, oldest first: {file name: result}."""
     paths = sorted(Path(results_dir).glob("*.json"), key=lambda p: (p.stem.rsplit("-", 3)[-3:], p.name))
-    return {p.name: json.loads(p.read_text()) for p in paths if not json.loads(p.read_text()).get("quick")}
+    results = {p.name: json.loads(p.read_text()) for p in paths}
+    return {name: result for name, result in results.items() if not result.get("quick")}
 
 
 def result_summary(result: dict) -> str:

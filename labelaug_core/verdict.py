@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +38,7 @@ from labelaug_core.classwise import temperature_sweep
 from labelaug_core.data import make_loader
 from labelaug_core.errors import ConfigError
 from labelaug_core.evaluate import per_class_error
+from labelaug_core.reporting import error_difference
 from labelaug_core.runs import Run, load_model, write_json_atomic
 
 LADDER = ("clean", "fgsm", "pgd-10", "pgd-40", "ensemble")
@@ -405,7 +405,7 @@ def claim_verdict(adv_pgd40: float, advplus_pgd40: float, adv_ensemble: float, a
     if n < 1:
         raise ConfigError(f"n must be >= 1; got {n}")
     gain_pgd, gain_ens = adv_pgd40 - advplus_pgd40, adv_ensemble - advplus_ensemble
-    se = math.sqrt((adv_ensemble * (100 - adv_ensemble) + advplus_ensemble * (100 - advplus_ensemble)) / n)
+    se = error_difference(adv_ensemble, advplus_ensemble, n)["se"]
     retained = gain_ens / gain_pgd if gain_pgd > 0 else float("nan")
     if gain_pgd <= 0:
         outcome = "no PGD-40 gain"
