@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_train(args) -> int:
     from labelaug_core.distributed import process_group
-    from labelaug_core.runs import ensure_run
+    from labelaug_core.runs.training import ensure_run
 
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None}
     config = TrainConfig.from_dict(values).resolved()
@@ -92,7 +92,7 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from labelaug_core.runs import evaluate_again
+    from labelaug_core.runs.training import evaluate_again
 
     metrics = evaluate_again(args.run_dir, eval_steps=args.eval_steps, attack_logits=args.attack_logits,
                              eval_subset=args.eval_subset, data_dir=args.data_dir, device=args.device,
@@ -104,8 +104,13 @@ def _cmd_evaluate(args) -> int:
 def _cmd_report(args) -> int:
     import pandas as pd
 
-    from labelaug_core.reporting import headline_changes, method_means, table1, table2
-    from labelaug_core.runs import load_run
+    from labelaug_core.report.tables import (
+        headline_changes,
+        method_means,
+        table1,
+        table2,
+    )
+    from labelaug_core.runs.store import load_run
 
     runs = [load_run(d) for d in args.run_dirs]
     with pd.option_context("display.float_format", "{:.2f}".format, "display.width", 140):
@@ -120,14 +125,14 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_book(args) -> int:
-    from labelaug_core.book import build_book
+    from labelaug_core.book.build import build_book
 
     build_book(args.profile, force=args.force)
     return 0
 
 
 def _cmd_bench(args) -> int:
-    from labelaug_core.bench import run_benchmarks
+    from labelaug_core.bench.run import run_benchmarks
 
     run_benchmarks(out_dir=args.out, quick=args.quick)
     return 0
@@ -144,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"labelaug: error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
-        from labelaug_core.book import BookError
+        from labelaug_core.book.plan import BookError
         from labelaug_core.train import TrainingDiverged
 
         if not isinstance(exc, (BookError, TrainingDiverged)):

@@ -17,7 +17,9 @@ from labelaug_core.errors import ConfigError
 
 METHODS = ("std", "adv", "advplus")
 MODELS = ("auto", "small-cnn", "preact-resnet18", "resnet50")
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("fp32", "bf16")
+# The modules whose code (with everything they import) determines a run: a change recomputes it.
+RUN_CODE = ("labelaug_core.runs.training",)  # what a run computes in; a config may also say "auto"
 
 # Per-dataset defaults. eps follows the paper (0.03 on ImageNet) and the usual values
 # elsewhere (8/255 for 32x32 colour sets, 0.1 for Fashion-MNIST as in the MNIST-family
@@ -76,11 +78,14 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def resolved(self) -> "TrainConfig":
-        """A copy with every ``None``/``auto`` replaced by the dataset default.
+    def resolved(self, device: str | None = None) -> "TrainConfig":
+        """A copy with every ``None``/``auto`` replaced by the dataset default, and
+        ``precision="auto"`` by what ``device`` (default: CUDA if available, else the CPU) runs:
+        a bf16 run and an fp32 run of the same settings are different runs.
 
-        For std and adv runs ``delta`` and ``num_ops`` do not apply and are set to 0,
-        so equal runs get equal ids.
+        For std and adv runs ``delta`` and ``num_ops`` do not apply and are set to 0, and
+        ``weak_classes`` is written as sorted unique indices ("6, 2" -> "2,6"), so equal runs get
+        equal ids.
         """
         defaults = DATASET_DEFAULTS[self.dataset]
         values = self.to_dict()
@@ -102,7 +107,19 @@ class TrainConfig:
             values["weak_class_weight"] = 1.0
         if values["eval_subset"] == 0:
             values["eval_subset"] = values["test_subset"]
+        if values["weak_classes"]:
+            values["weak_classes"] = ",".join(str(k) for k in sorted({int(p) for p in values["weak_classes"].split(",")}))
+        if values["precision"] == "auto":
+            from labelaug_core.train import pick_device, pick_precision
+
+            values["precision"] = pick_precision(self, pick_device(device))
         return TrainConfig(**values)
+
+    def check_classes(self, num_classes: int) -> None:
+        """Raise a ConfigError if ``weak_classes`` names a class outside [0, ``num_classes``)."""
+        for part in self.weak_classes.split(",") if self.weak_classes else ():
+            if not 0 <= int(part) < num_classes:
+                raise ConfigError(f"weak_classes must be class indices in [0, {num_classes}); got {int(part)}")
 
     def class_weight(self, num_classes: int):
         """(K,) loss weights: ``weak_class_weight`` for ``weak_classes``, 1 elsewhere; None if unweighted."""
@@ -110,21 +127,30 @@ class TrainConfig:
 
         if not self.weak_classes or self.weak_class_weight == 1.0:
             return None
+        self.check_classes(num_classes)
         weight = torch.ones(num_classes)
         for part in self.weak_classes.split(","):
-            k = int(part)
-            if not 0 <= k < num_classes:
-                raise ConfigError(f"weak_classes must be class indices in [0, {num_classes}); got {k}")
-            weight[k] = self.weak_class_weight
+            weight[int(part)] = self.weak_class_weight
         return weight
+
+    def run_key(self, device: str | None = None) -> dict[str, Any]:
+        """What determines a run: the resolved config and the digests of the code that trains and
+        evaluates it (:data:`RUN_CODE` and its imports; see :mod:`labelaug_core.cache`)."""
+        from labelaug_core.cache import code_digests
+
+        return {"config": self.resolved(device).to_dict(), "code": code_digests(*RUN_CODE)}
+
+    def run_id_for(self, device: str | None = None) -> str:
+        """Readable prefix + 8 hex digits of :meth:`run_key`'s hash."""
+        cfg = self.resolved(device)
+        digest = hashlib.sha1(json.dumps(self.run_key(device), sort_keys=True).encode()).hexdigest()[:8]
+        delta = f"-d{cfg.delta:g}" if cfg.method == "advplus" else ""
+        return f"{cfg.dataset}-{cfg.method}{delta}-s{cfg.seed}-{digest}"
 
     @property
     def run_id(self) -> str:
-        """Readable prefix + 8 hex digits of the resolved config's hash."""
-        cfg = self.resolved()
-        digest = hashlib.sha1(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
-        delta = f"-d{cfg.delta:g}" if cfg.method == "advplus" else ""
-        return f"{cfg.dataset}-{cfg.method}{delta}-s{cfg.seed}-{digest}"
+        """:meth:`run_id_for` the default device."""
+        return self.run_id_for(None)
 
 
 def _check(ok: bool, message: str) -> None:
@@ -136,7 +162,7 @@ def _validate(c: TrainConfig) -> None:
     _check(c.dataset in DATASET_DEFAULTS, f"dataset must be one of {', '.join(DATASET_DEFAULTS)}; got {c.dataset!r}")
     _check(c.method in METHODS, f"method must be one of {', '.join(METHODS)}; got {c.method!r}")
     _check(c.model in MODELS, f"model must be one of {', '.join(MODELS)}; got {c.model!r}")
-    _check(c.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}; got {c.precision!r}")
+    _check(c.precision in ("auto", *PRECISIONS), f"precision must be one of auto, {', '.join(PRECISIONS)}; got {c.precision!r}")
     if c.eps is not None:
         _check(0 <= c.eps <= 1, f"eps must be in [0, 1] (pixel units); got {c.eps}")
     if c.alpha is not None:

@@ -27,9 +27,10 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from labelaug_core.attacks import pgd
+from labelaug_core.attacks.pgd import pgd
 from labelaug_core.config import TrainConfig
-from labelaug_core.data import dataset_info, make_loader
+from labelaug_core.data.loaders import make_loader
+from labelaug_core.data.sources import dataset_info
 from labelaug_core.errors import ConfigError
 from labelaug_core.losses import label_augmentation_loss
 from labelaug_core.models import Classifier, build_model

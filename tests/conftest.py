@@ -23,7 +23,7 @@ def data_root() -> str:
 @pytest.fixture(scope="session")
 def fmnist_test(data_root):
     """The first 1000 Fashion-MNIST test images, float (1000, 1, 28, 28) in [0, 1], and labels."""
-    from labelaug_core.data import load_arrays
+    from labelaug_core.data.readers import load_arrays
 
     images, labels = load_arrays("fashion-mnist", "test", data_root)
     return images[:1000].float() / 255, labels[:1000]

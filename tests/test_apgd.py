@@ -7,17 +7,11 @@ import torch.nn.functional as F
 import torchattacks
 from torch import nn
 
-from labelaug_core.apgd import (
-    apgd,
-    checkpoints,
-    dlr_loss,
-    dlr_targeted_loss,
-    ensemble_attack,
-    ensemble_errors,
-    seeded_pgd,
-)
-from labelaug_core.attacks import pgd
-from labelaug_core.data import load_arrays
+from labelaug_core.attacks.apgd import apgd, checkpoints, dlr_loss, dlr_targeted_loss
+from labelaug_core.attacks.ensemble import ensemble_attack, ensemble_errors
+from labelaug_core.attacks.pgd import seeded_pgd
+from labelaug_core.attacks.pgd import pgd
+from labelaug_core.data.readers import load_arrays
 from labelaug_core.errors import ConfigError
 from labelaug_core.models import predict
 

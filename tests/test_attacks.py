@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from labelaug_core.attacks import fgsm, pgd
+from labelaug_core.attacks.pgd import fgsm, pgd
 from labelaug_core.errors import ConfigError
 from labelaug_core.models import predict
 
@@ -105,7 +105,7 @@ def test_pgd_beats_fgsm_and_restarts_never_help_the_model(trained_cnn, fmnist_te
 
 def test_error_rises_towards_100_percent_as_eps_grows(trained_cnn, fmnist_test):
     x, y = fmnist_test[0][:200], fmnist_test[1][:200]
-    from labelaug_core.evaluate import error_curve
+    from labelaug_core.evaluation.metrics import error_curve
 
     rows = error_curve(trained_cnn, x, y, eps_values=(0.0, 0.02, 0.05, 0.1, 0.3), steps=10)
     errs = [r["pgd_err"] for r in rows]

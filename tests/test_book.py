@@ -19,9 +19,8 @@ import pytest
 import yaml
 
 from labelaug_core import book
-from labelaug_core.book import (
-    BookError, build_book, execute_notebook, load_plan, notebook_parameters, notebook_stamp, toc_chapters,
-)
+from labelaug_core.book.build import build_book, execute_notebook, notebook_stamp
+from labelaug_core.book.plan import BookError, load_plan, notebook_parameters, toc_chapters
 from labelaug_core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -179,7 +178,7 @@ def test_stamp_changes_with_each_input(tmp_path):
     (run / "metrics.json").write_text('{"clean_err": 10.0}')
     write_notebook(source, "x = 1", "print(x)")
     assert stamp != notebook_stamp(source, {"x": 1}, [run])
-    assert stamp["library"] == book.library_fingerprint()
+    assert "labelaug_core.runs.store" in stamp["code"]
     # other input files (the benchmark results of the performance chapter)
     result = tmp_path / "cpu-2026-01-01.json"
     result.write_text("{}")

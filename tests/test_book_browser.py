@@ -21,7 +21,7 @@ import nbformat
 import pytest
 from test_book import smoke_book  # noqa: F401  (the session's smoke book, built once)
 
-from labelaug_core.book import toc_chapters
+from labelaug_core.book.plan import toc_chapters
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"]

@@ -5,17 +5,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from labelaug_core.checks import (
-    CheckResult,
-    check_black_box,
-    check_deterministic,
-    check_logits,
-    check_more_steps,
-    checks_frame,
-    run_masking_checks,
-    square_attack,
-)
-from labelaug_core.data import load_arrays
+from labelaug_core.attacks.square import square_attack
+from labelaug_core.evaluation.checks import CheckResult, check_black_box, check_deterministic, check_logits, check_more_steps, checks_frame, run_masking_checks
+from labelaug_core.data.readers import load_arrays
 from labelaug_core.errors import ConfigError
 from labelaug_core.models import predict
 

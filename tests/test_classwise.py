@@ -2,9 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from labelaug_core.attacks import fgsm, pgd
-from labelaug_core.classwise import (adversarial_flows, attack_ladder, classifier_weight_norms, success_rate,
-                                     temperature_sweep, weight_norm_correlation)
+from labelaug_core.attacks.pgd import fgsm, pgd
+from labelaug_core.evaluation.classwise import adversarial_flows, attack_ladder, classifier_weight_norms, success_rate, temperature_sweep, weight_norm_correlation
 
 
 def test_adversarial_flows_by_hand():

@@ -9,14 +9,15 @@ import pandas as pd
 import pytest
 import torch
 
-import labelaug_core.corruptions as C
-from labelaug_core import figures
+import labelaug_core.evaluation.corrupted_sets as C
+from labelaug_core.report import figures
 from labelaug_core.config import TrainConfig
-from labelaug_core.corruption_runs import (class_mce, clean_images, corruption_eval, corruption_examples,
-                                           corruption_source, mce_headline, method_tables, table1_with_mce)
+from labelaug_core.report.corruptions import class_mce, mce_headline, method_tables, table1_with_mce
+from labelaug_core.runs.corruptions import clean_images, corruption_eval, corruption_examples, corruption_source
 from labelaug_core.errors import ConfigError
-from labelaug_core.reporting import PAPER_TABLE1
-from labelaug_core.runs import Run, ensure_run, load_model, load_run
+from labelaug_core.report.tables import PAPER_TABLE1
+from labelaug_core.runs.store import Run, load_model, load_run
+from labelaug_core.runs.training import ensure_run
 
 N_IMAGES = 20  # two per class
 
@@ -74,7 +75,7 @@ def test_a_finished_table_is_read_not_recomputed(table, run_dir, cache, data_roo
         raise AssertionError("recomputed")
 
     monkeypatch.setattr(C, "corruption_errors", fail)
-    monkeypatch.setattr("labelaug_core.runs.load_model", fail)
+    monkeypatch.setattr("labelaug_core.runs.store.load_model", fail)
     again = corruption_eval(run_dir, n_images=N_IMAGES, data_dir=data_root, cache_dir=cache, progress=False)
     pd.testing.assert_frame_equal(again, table)
     with pytest.raises(ConfigError, match="made with n_images=20, seed=0; got n_images=40, seed=0 .delete it"):

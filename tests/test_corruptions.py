@@ -12,7 +12,8 @@ from PIL import Image
 from torch import nn
 
 import labelaug_core  # noqa: F401  (torchvision shim first)
-from labelaug_core import corruptions as C
+from labelaug_core.evaluation import corrupted_sets as CE
+from labelaug_core.evaluation import corruptions as C
 from labelaug_core.errors import ConfigError
 
 
@@ -102,25 +103,25 @@ def test_seed_determines_the_result_whatever_the_worker_count(grey):
 def test_cached_set_is_reused_and_a_damaged_file_is_regenerated(grey, tmp_path, monkeypatch):
     calls = []
     real = C.corrupt
-    monkeypatch.setattr(C, "corrupt", lambda *a, **k: calls.append(a[1:3]) or real(*a, **k))
+    monkeypatch.setattr(CE, "corrupt", lambda *a, **k: calls.append(a[1:3]) or real(*a, **k))
     labels = np.arange(len(grey)) % 3
 
-    first, y = C.corrupted_set("fmnist", grey, labels, "shot_noise", 2, cache_dir=tmp_path, workers=1)
-    again, _ = C.corrupted_set("fmnist", grey, labels, "shot_noise", 2, cache_dir=tmp_path, workers=1)
+    first, y = CE.corrupted_set("fmnist", grey, labels, "shot_noise", 2, cache_dir=tmp_path, workers=1)
+    again, _ = CE.corrupted_set("fmnist", grey, labels, "shot_noise", 2, cache_dir=tmp_path, workers=1)
     assert len(calls) == 1 and np.array_equal(first, again) and np.array_equal(y, labels)
     (path,) = (tmp_path / "fmnist").iterdir()  # one file, no temporary left behind
     assert path.suffix == ".npz"
 
     path.write_bytes(path.read_bytes()[:200])  # truncated
-    regenerated, _ = C.corrupted_set("fmnist", grey, labels, "shot_noise", 2, cache_dir=tmp_path, workers=1)
+    regenerated, _ = CE.corrupted_set("fmnist", grey, labels, "shot_noise", 2, cache_dir=tmp_path, workers=1)
     assert len(calls) == 2 and np.array_equal(regenerated, first)
 
     with np.load(path) as f:  # valid zip, altered images, stale hash
         np.savez(path, images=255 - f["images"], labels=f["labels"], sha256=f["sha256"])
-    regenerated, _ = C.corrupted_set("fmnist", grey, labels, "shot_noise", 2, cache_dir=tmp_path, workers=1)
+    regenerated, _ = CE.corrupted_set("fmnist", grey, labels, "shot_noise", 2, cache_dir=tmp_path, workers=1)
     assert len(calls) == 3 and np.array_equal(regenerated, first)
 
-    C.corrupted_set("fmnist", grey[:3], labels[:3], "shot_noise", 2, cache_dir=tmp_path, workers=1)
+    CE.corrupted_set("fmnist", grey[:3], labels[:3], "shot_noise", 2, cache_dir=tmp_path, workers=1)
     assert len(calls) == 4  # another subset is another file
 
 
@@ -130,11 +131,11 @@ def test_mce_is_the_mean_of_per_corruption_means():
         "severity": [1, 2, 3, 4, 5, 1, 2],
         "err": [10.0, 20.0, 30.0, 40.0, 50.0, 70.0, 90.0],
     })
-    ce, m = C.mce(table)
+    ce, m = CE.mce(table)
     assert ce.to_dict() == {"fog": 30.0, "snow": 80.0}
     assert m == 55.0  # not the mean of all rows (44.28...)
     with pytest.raises(ConfigError, match="err"):
-        C.mce(table.drop(columns="err"))
+        CE.mce(table.drop(columns="err"))
 
 
 class BrightnessModel(nn.Module):
@@ -151,7 +152,7 @@ def test_corruption_errors_per_class_on_a_trivial_model(tmp_path):
     images = np.full((6, 1, 28, 28), 100, np.uint8)  # mean 0.39: class 0 when clean
     labels = np.array([0, 0, 0, 0, 2, 2])
     model = BrightnessModel().train()
-    df = C.corruption_errors(model, images, labels, dataset_name="flat", corruptions=("brightness", "contrast"),
+    df = CE.corruption_errors(model, images, labels, dataset_name="flat", corruptions=("brightness", "contrast"),
                              severities=(1, 5), batch_size=4, cache_dir=tmp_path, workers=1, progress=False)
     assert model.training  # mode restored
     assert list(df.columns) == ["corruption", "severity", "n", "err", "class_0_err", "class_1_err", "class_2_err"]
@@ -162,9 +163,9 @@ def test_corruption_errors_per_class_on_a_trivial_model(tmp_path):
     assert rows.loc[("brightness", 5), cols].tolist() == [100, 100, 100]
     assert rows["class_1_err"].isna().all()  # class 1 absent from the labels
     assert rows.loc[("contrast", 5), "err"] == pytest.approx(100 / 3)
-    per_class = C.class_ce(df)
+    per_class = CE.class_ce(df)
     assert per_class.loc["brightness", 0] == pytest.approx(50.0) and per_class.loc["contrast", 2] == 100
-    assert C.mce(df)[1] == pytest.approx((100 / 3 + 100 + 2 * 100 / 3) / 4)
+    assert CE.mce(df)[1] == pytest.approx((100 / 3 + 100 + 2 * 100 / 3) / 4)
 
 
 @pytest.fixture
@@ -179,22 +180,22 @@ def imagenet_c(tmp_path) -> Path:
 
 
 def test_imagenet_c_layout_is_read(imagenet_c):
-    loader = C.imagenet_c_loader(imagenet_c, "gaussian_noise", 1, batch_size=8, image_size=16, workers=0)
+    loader = CE.imagenet_c_loader(imagenet_c, "gaussian_noise", 1, batch_size=8, image_size=16, workers=0)
     x, y = next(iter(loader))
     assert x.shape == (3, 3, 16, 16) and x.dtype == torch.float32
     assert y.tolist() == [0, 0, 1]
     assert 0 <= x.min() and x.max() <= 1 and x[2].mean() == pytest.approx(200 / 255, abs=0.02)
-    df = C.imagenet_c_errors(BrightnessModel(), imagenet_c, corruptions=("gaussian_noise",), severities=(1,),
+    df = CE.imagenet_c_errors(BrightnessModel(), imagenet_c, corruptions=("gaussian_noise",), severities=(1,),
                              image_size=16, workers=0, progress=False)
     assert df.loc[0, "err"] == pytest.approx(0.0) and df.loc[0, "n"] == 3
 
 
 def test_imagenet_c_wrong_layout_names_the_expected_one(imagenet_c):
     with pytest.raises(ConfigError, match="<root>/<corruption>/<severity>/<class>"):
-        C.imagenet_c_loader(imagenet_c, "gaussian_noise", 2, batch_size=8)
+        CE.imagenet_c_loader(imagenet_c, "gaussian_noise", 2, batch_size=8)
     (imagenet_c / "fog" / "1" / "n01").mkdir(parents=True)  # a class folder without images
     with pytest.raises(ConfigError, match="<root>/<corruption>/<severity>/<class>"):
-        C.imagenet_c_loader(imagenet_c, "fog", 1, batch_size=8)
+        CE.imagenet_c_loader(imagenet_c, "fog", 1, batch_size=8)
 
 
 @pytest.mark.parametrize("corruption, severity, allowed", [
@@ -205,9 +206,9 @@ def test_unknown_corruption_or_severity_is_rejected(grey, corruption, severity, 
     with pytest.raises(ConfigError, match=allowed):
         C.corrupt(grey, corruption, severity)
     with pytest.raises(ConfigError, match=allowed):
-        C.corrupted_set("fmnist", grey, np.zeros(len(grey)), corruption, severity, cache_dir=tmp_path)
+        CE.corrupted_set("fmnist", grey, np.zeros(len(grey)), corruption, severity, cache_dir=tmp_path)
     with pytest.raises(ConfigError, match=allowed):
-        C.imagenet_c_loader(tmp_path, corruption, severity, batch_size=8)
+        CE.imagenet_c_loader(tmp_path, corruption, severity, batch_size=8)
 
 
 def test_bad_arrays_and_names_are_rejected(grey, tmp_path):
@@ -216,7 +217,7 @@ def test_bad_arrays_and_names_are_rejected(grey, tmp_path):
     with pytest.raises(ConfigError, match="uint8 or floats in"):
         C.corrupt(grey.astype(np.int32), "fog", 1)
     with pytest.raises(ConfigError, match="dataset_name"):
-        C.corrupted_set("../x", grey, np.zeros(len(grey)), "fog", 1, cache_dir=tmp_path)
+        CE.corrupted_set("../x", grey, np.zeros(len(grey)), "fog", 1, cache_dir=tmp_path)
     with pytest.raises(ConfigError, match="seed"):
         C.corrupt(grey, "fog", 1, seed=-1)
     as_float = C.corrupt(torch.from_numpy(grey).float() / 255, "fog", 1, workers=1)

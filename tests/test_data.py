@@ -12,9 +12,12 @@ import torch
 from datagen import (idx_bytes, write_cifar10, write_cifar100, write_fashion_mnist, write_idx, write_image_folder,
                      write_svhn)
 
-from labelaug_core import data
-from labelaug_core.data import (AUGMENTATION, DATASETS, ArrayLoader, DatasetInfo, balanced_subset, crop_flip,
-                                dataset_info, load_arrays, make_loader)
+from labelaug_core.data import sources
+from labelaug_core.data.readers import IDX_IMAGES_MAGIC, read_idx
+from labelaug_core.data.loaders import ArrayLoader, make_loader
+from labelaug_core.data.readers import load_arrays
+from labelaug_core.data.sampling import balanced_subset, crop_flip
+from labelaug_core.data.sources import AUGMENTATION, DATASETS, DatasetInfo, dataset_info
 from labelaug_core.errors import ConfigError
 
 
@@ -64,7 +67,7 @@ def test_bad_arguments_name_the_allowed_values(call, message):
 def places(tmp_path, monkeypatch):
     """No $LABELAUG_DATA, Debian's path and the cache in tmp dirs, and an offline download."""
     monkeypatch.delenv("LABELAUG_DATA", raising=False)
-    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp_path / "debian" / "fashion-mnist")
+    monkeypatch.setattr(sources, "DEBIAN_FASHION_MNIST", tmp_path / "debian" / "fashion-mnist")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     calls = []
 
@@ -72,7 +75,7 @@ def places(tmp_path, monkeypatch):
         calls.append((name, split, cache))
         raise OSError("network is unreachable")
 
-    monkeypatch.setattr(data, "_download", offline)
+    monkeypatch.setattr(sources, "_download", offline)
     return tmp_path, calls
 
 
@@ -107,7 +110,7 @@ def test_search_order(places, monkeypatch):
     assert _train_size(str(tmp / "empty")) == 5  # a folder without the files: go on searching
     monkeypatch.delenv("LABELAUG_DATA")
     assert _train_size() == 9  # then Debian's package
-    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp / "nothing")
+    monkeypatch.setattr(sources, "DEBIAN_FASHION_MNIST", tmp / "nothing")
     assert _train_size() == 11  # then the cache
     assert calls == []
 
@@ -120,7 +123,7 @@ def test_download_goes_into_the_cache(places, monkeypatch):
         calls.append((name, split, cache))
         write_fashion_mnist(cache / "fashion-mnist", n_test=13)
 
-    monkeypatch.setattr(data, "_download", fake_download)
+    monkeypatch.setattr(sources, "_download", fake_download)
     assert len(load_arrays("fashion-mnist", "test")[1]) == 13
     assert calls == [("fashion-mnist", "test", tmp / "cache" / "labelaug")]
 
@@ -128,7 +131,7 @@ def test_download_goes_into_the_cache(places, monkeypatch):
 def test_cache_dir_without_xdg(monkeypatch, tmp_path):
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
-    assert data.cache_dir() == tmp_path / ".cache" / "labelaug"
+    assert sources.cache_dir() == tmp_path / ".cache" / "labelaug"
 
 
 # --- corrupt files --------------------------------------------------------------------------------
@@ -163,7 +166,7 @@ def test_corrupt_files_are_reported_as_such(tmp_path, how):
 def test_read_idx_round_trip(tmp_path):
     array = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
     (tmp_path / "a").write_bytes(idx_bytes(array))
-    assert np.array_equal(data.read_idx(tmp_path / "a", data.IDX_IMAGES_MAGIC), array)
+    assert np.array_equal(read_idx(tmp_path / "a", IDX_IMAGES_MAGIC), array)
 
 
 # --- CIFAR and SVHN in their own formats ----------------------------------------------------------

@@ -7,9 +7,11 @@ import pytest
 import torch
 
 from labelaug_core.config import TrainConfig
-from labelaug_core.data import balanced_subset, load_arrays
-from labelaug_core.defences import (PEERS, LogitAdjusted, accuracy_summary, choose_bias, class_bias,
-                                    class_robustness, defence_table, heldout_indices, rank_weakest)
+from labelaug_core.data.readers import load_arrays
+from labelaug_core.data.sampling import balanced_subset
+from labelaug_core.evaluation.defences import LogitAdjusted, choose_bias, class_bias, class_robustness, rank_weakest
+from labelaug_core.report.defences import PEERS, accuracy_summary, defence_table
+from labelaug_core.runs.defences import heldout_indices
 from labelaug_core.errors import ConfigError
 
 
@@ -43,8 +45,8 @@ def test_heldout_split_falls_back_to_unused_test_images_and_else_refuses(data_ro
 def test_heldout_split_of_a_folder_data_set_is_the_training_images_the_run_leaves_out(tmp_path):
     from datagen import write_image_folder
 
-    from labelaug_core.data import load_examples, make_loader, split_labels
-    from labelaug_core.defences import heldout_data
+    from labelaug_core.data.loaders import load_examples, make_loader, split_labels
+    from labelaug_core.runs.defences import heldout_data
 
     write_image_folder(tmp_path, {"train": {"a": 5, "b": 5, "c": 5}, "val": {"a": 2, "b": 2, "c": 2}})
     config = TrainConfig(dataset="imagefolder", train_subset=6, image_size=12)

@@ -17,7 +17,8 @@ from test_book import REPO, copy_book_sources
 from datagen import write_image_folder
 from test_imagenet_eval import EXTRA_CLASS, val_name, write_tiny_imagenet
 
-from labelaug_core.book import build_book, load_plan
+from labelaug_core.book.build import build_book
+from labelaug_core.book.plan import load_plan
 
 pytestmark = pytest.mark.slow
 

@@ -17,15 +17,19 @@ import pytest
 import torch
 from datagen import write_image_folder
 
-import labelaug_core.imagenet_eval as IE
+import labelaug_core.evaluation.imagenet as IE
+import labelaug_core.report.imagenet as IR
+import labelaug_core.runs.imagenet as IRun
 from labelaug_core.config import TrainConfig
-from labelaug_core.corruption_runs import clean_images, corruption_eval
-from labelaug_core.corruptions import CORRUPTIONS, imagenet_c_loader
+from labelaug_core.runs.corruptions import clean_images, corruption_eval
+from labelaug_core.evaluation.corrupted_sets import imagenet_c_loader
+from labelaug_core.evaluation.corruptions import CORRUPTIONS
 from labelaug_core.errors import ConfigError
-from labelaug_core.figures import factor_bars, per_class_sorted
+from labelaug_core.report.figures import factor_bars, per_class_sorted
 from labelaug_core.models import build_model
-from labelaug_core.reporting import PAPER_TABLE2
-from labelaug_core.runs import Run, ensure_run, load_run
+from labelaug_core.report.tables import PAPER_TABLE2
+from labelaug_core.runs.store import Run, load_run
+from labelaug_core.runs.training import ensure_run
 
 # Real validation files (number in ILSVRC2012_val_<number>.JPEG) per class, with their ReaL sets
 # as ReaL has them: empty sets (excluded), sets without the original label, multi-label sets, a
@@ -146,7 +150,7 @@ def test_only_imagenet_has_these_annotations():
 # --- the ImageNet path end to end ----------------------------------------------------------------
 
 def test_a_1000_class_resnet50_is_read_on_the_folder(data_dir, tmp_path):
-    from labelaug_core.data import make_loader
+    from labelaug_core.data.loaders import make_loader
 
     torch.manual_seed(0)
     model = build_model("resnet50", 1000, channels=3, image_size=32).eval()
@@ -171,7 +175,7 @@ def test_a_1000_class_resnet50_is_read_on_the_folder(data_dir, tmp_path):
 def test_run_predictions_are_the_runs_clean_predictions_in_imagenet_indices(run_dir, data_dir):
     run = load_run(run_dir)
     assert run.config.model == "resnet50" and len(run.per_class) == 3
-    frame = IE.run_predictions(run_dir, data_dir=data_dir)
+    frame = IRun.run_predictions(run_dir, data_dir=data_dir)
     labels = pd.read_csv(IE._annotations() / "filename_label.csv").set_index("file_name")["label"]
     assert frame["label"].tolist() == labels[frame["file_name"]].tolist()
     assert frame["predicted_class"].tolist() == [[1, 207, 994][k] for k in run.predictions().clean]
@@ -179,7 +183,7 @@ def test_run_predictions_are_the_runs_clean_predictions_in_imagenet_indices(run_
     assert clean_err == pytest.approx(run.metrics["clean_err"])
     metrics, real_table = IE.real_error(frame)
     assert metrics["n_real"] == 10 and 0 <= metrics["real_err"] <= 100
-    panels = IE.figure1_panels([run], {run.run_id: real_table})
+    panels = IR.figure1_panels([run], {run.run_id: real_table})
     assert list(panels) == ["Clean", "ReaL", "PGD-1"]
     assert panels["Clean"]["std"].tolist() == run.per_class["clean_err"].tolist()
     assert panels["ReaL"]["std"].tolist() == real_table["real_err"].tolist()  # wnids in the runs' class order
@@ -286,13 +290,13 @@ def test_table2_gains_its_real_columns_from_the_real_metrics():
     runs = [run(m, s, 10.0 + s) for m in ("std", "adv", "advplus") for s in (0, 1)]
     real = {r.run_id: {"real_class_mean": 20.0 + r.config.seed + 2 * ("plus" in r.config.method),
                        "real_class_sd": 12.0 if r.config.method == "adv" else 9.0} for r in runs}
-    table = IE.table2_with_real(runs, real)
+    table = IR.table2_with_real(runs, real)
     assert list(table.index) == ["Std", "Adv", "Adv+"]
     assert table.loc["Adv+", ("ours", "real_class_mean")] == pytest.approx(22.5)  # mean over seeds 0, 1
     assert table.loc["Adv", ("ours", "clean_class_sd")] == pytest.approx(10.5)
     assert table.loc["Std", ("paper", "real_class_sd")] == PAPER_TABLE2.loc["std", "real_class_sd"]
-    headline = IE.real_headline(runs, real)
+    headline = IR.real_headline(runs, real)
     assert headline.loc["Adv+ vs Adv, ReaL per-class SD (drop)", "ours_%"] == pytest.approx(25.0)
     assert headline.loc["Adv+ vs Adv, ReaL per-class SD (drop)", "paper_%"] == pytest.approx(7.87, abs=0.01)
     with pytest.raises(ConfigError, match="real_metrics has no entry for run"):
-        IE.table2_with_real(runs, {})
+        IR.table2_with_real(runs, {})

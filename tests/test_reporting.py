@@ -1,6 +1,6 @@
 import pytest
 
-from labelaug_core.reporting import PAPER_TABLE1, PAPER_TABLE2, headline_changes, relative_change
+from labelaug_core.report.tables import PAPER_TABLE1, PAPER_TABLE2, headline_changes, relative_change
 
 
 def test_relative_change_reproduces_the_papers_headline_numbers():
@@ -21,7 +21,7 @@ def test_headline_changes_of_the_papers_own_tables():
 
 
 def test_error_difference_counts_standard_errors():
-    from labelaug_core.reporting import error_difference
+    from labelaug_core.report.tables import error_difference
 
     d = error_difference(37.9, 37.3, 1000)  # the default profile's Adv vs Adv+ size of effect
     assert d["gain"] == pytest.approx(0.6)

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from labelaug_core.errors import ConfigError
-from labelaug_core.verdict import (LADDER, StrongEval, claim_verdict, gain_vulnerability, ladder_table, member_table,
-                                   strong_eval, verdict_sentence, verdict_table, worst_of)
+from labelaug_core.evaluation.strong import LADDER, StrongEval, strong_eval, worst_of
+from labelaug_core.report.verdict import claim_verdict, gain_vulnerability, ladder_table, member_table, verdict_sentence, verdict_table
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def linear_model(data_root):
     """A linear classifier (K = 10, M = 1) after 200 Adam steps on 5000 real training images: attacking
     it costs microseconds, and at eps 0.05 some but not all test images can be fooled."""
-    from labelaug_core.data import load_arrays
+    from labelaug_core.data.readers import load_arrays
 
     images, labels = load_arrays("fashion-mnist", "train", data_root)
     x, y = images[:5000].float() / 255, labels[:5000]

@@ -10,15 +10,18 @@ import math
 
 import pandas as pd
 
-from labelaug_core.runs import Run
+from labelaug_core.runs.store import Run
 
 METHOD_NAMES = {"std": "Std", "adv": "Adv", "advplus": "Adv+"}
+
 
 # Table 1 of the paper: error %, ResNet-50 on ImageNet.
 PAPER_TABLE1 = pd.DataFrame(
     {"clean_err": [20.87, 32.18, 26.70], "mce": [58.06, 71.41, 66.43], "pgd_err": [94.06, 70.32, 32.70]},
     index=pd.Index(["std", "adv", "advplus"], name="method"),
 )
+
+
 # Table 2 of the paper: per-class error, mean and SD across the 1000 classes.
 PAPER_TABLE2 = pd.DataFrame(
     {

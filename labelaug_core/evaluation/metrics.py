@@ -12,7 +12,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from labelaug_core.attacks import fgsm, pgd
+from labelaug_core.attacks.pgd import fgsm, pgd
+from labelaug_core.attacks.threat import default_alpha, generator_for, predict
 
 
 @dataclass
@@ -39,28 +40,33 @@ def predict_all(
     alpha: float | None = None,
     attack_limit: int = 0,
     attack_logits: str = "classes",
+    seed: int = 0,
     progress: bool = True,
 ) -> Predictions:
     """Clean, FGSM and PGD-``eval_steps`` predictions of ``model`` on every batch of ``loader``.
 
     PGD uses ``alpha = 2.5 * eps / eval_steps`` unless given, one random start, L-inf, fp32.
     ``attack_limit`` > 0 attacks only the first that many examples (clean error uses all).
+    PGD's random starts are drawn from a generator seeded with ``seed`` (never the global RNG).
     """
-    alpha = alpha if alpha is not None else 2.5 * eps / eval_steps
+    alpha = alpha if alpha is not None else default_alpha(eps, eval_steps)
+    generator = None
     ys, clean, fgsm_pred, pgd_pred, attacked = [], [], [], [], []
     seen = 0
     model.eval()
     for x, y in tqdm(loader, desc=f"evaluate (PGD-{eval_steps})", disable=not progress, leave=False):
         with torch.no_grad():
-            clean.append(model(x)[:, : model.num_classes].argmax(1).cpu())
+            clean.append(predict(model, x).cpu())
+        generator = generator if generator is not None else generator_for(x, seed)
         take = len(y) if attack_limit == 0 else max(0, min(len(y), attack_limit - seen))
         f = torch.full_like(y, -1).cpu()
         p = torch.full_like(y, -1).cpu()
         if take > 0 and eps > 0:
             xa, ya = x[:take], y[:take]
             with torch.no_grad():
-                f[:take] = model(fgsm(model, xa, ya, eps, logits=attack_logits))[:, : model.num_classes].argmax(1).cpu()
-                p[:take] = model(pgd(model, xa, ya, eps, alpha, eval_steps, logits=attack_logits))[:, : model.num_classes].argmax(1).cpu()
+                f[:take] = predict(model, fgsm(model, xa, ya, eps, logits=attack_logits)).cpu()
+                p[:take] = predict(model, pgd(model, xa, ya, eps, alpha, eval_steps, logits=attack_logits,
+                                              generator=generator)).cpu()
         elif take > 0:
             f[:take] = clean[-1][:take]
             p[:take] = clean[-1][:take]

@@ -30,7 +30,6 @@ Every ``*_err`` is a percentage; ImageNet-X accuracies are fractions, as the pac
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
 import importlib.util
 import json
@@ -45,12 +44,17 @@ import torch
 from tqdm.auto import tqdm
 
 from labelaug_core.errors import ConfigError
-from labelaug_core.evaluate import class_stats
-from labelaug_core.reporting import METHOD_NAMES, PAPER_TABLE2, method_means, relative_change
+from labelaug_core.evaluation.metrics import class_stats
 
 N_VAL = 50_000
+
+
 NUM_IMAGENET_CLASSES = 1000
+
+
 VAL_NAMES = "ILSVRC2012_val_00000001.JPEG ... ILSVRC2012_val_00050000.JPEG"
+
+
 _VAL_NAME = re.compile(r"ILSVRC2012_val_(\d{8})\.JPEG")
 
 
@@ -162,31 +166,6 @@ def model_predictions(model, loader, class_names, *, progress: bool = False) -> 
     return predictions_frame(paths, y, torch.cat(preds).numpy(), class_names, model.num_classes)
 
 
-def run_predictions(run_dir: Path | str, *, data_dir: str | None = None) -> pd.DataFrame:
-    """:func:`predictions_frame` of a finished imagenet run, from its clean predictions.
-
-    ``predictions.npz`` holds the clean prediction of every evaluated validation image in the
-    order of the run's test loader; the same loader (same ``test_subset``) gives their paths.
-    """
-    from labelaug_core.data import dataset_info, make_loader
-    from labelaug_core.runs import load_run
-
-    run = load_run(run_dir)
-    config = run.config
-    require_imagenet(config.dataset)
-    info = dataset_info(config.dataset, data_dir)
-    loader = make_loader(config.dataset, "test", 500, train=False, data_dir=data_dir, seed=config.seed,
-                         subset=config.test_subset, image_size=config.image_size or None, num_workers=0)
-    pred = run.predictions()
-    paths, y = loader.paths(), np.array([t for _, t in loader.samples])[loader.epoch_indices().numpy()]
-    if len(paths) != len(pred.y) or not np.array_equal(y, pred.y):
-        raise ConfigError(f"run_dir: {run_dir}'s predictions.npz does not match the validation folder of "
-                          f"data_dir {data_dir} ({len(pred.y)} predictions, {len(paths)} images): the folder changed")
-    return predictions_frame(paths, pred.y, pred.clean, info.class_names, info.num_classes)
-
-
-# --- ReaL --------------------------------------------------------------------------------------
-
 def real_error(predictions: pd.DataFrame) -> tuple[dict[str, float], pd.DataFrame]:
     """ReaL error (Beyer et al. 2020) of a :func:`predictions_frame`, overall and per class.
 
@@ -210,60 +189,6 @@ def real_error(predictions: pd.DataFrame) -> tuple[dict[str, float], pd.DataFram
                "n_real": int(scored.sum()), "n_excluded": int((~scored).sum())}
     return metrics, per_class
 
-
-def table2_with_real(runs, real_metrics: dict[str, dict]) -> pd.DataFrame:
-    """The paper's Table 2 complete: per-class mean and SD of clean, ReaL and PGD error per method.
-
-    runs: finished :class:`~labelaug_core.runs.Run` s; real_metrics: run_id -> :func:`real_error`
-    metrics. Means over seeds, ours beside the paper's (percent).
-    """
-    cols = ("clean_class_mean", "clean_class_sd", "real_class_mean", "real_class_sd", "pgd_class_mean", "pgd_class_sd")
-    ours = method_means(_with_metrics(runs, real_metrics), cols)
-    paper = PAPER_TABLE2.loc[ours.index, list(cols)]
-    return pd.concat({"ours": ours, "paper": paper}, axis=1).rename(index=METHOD_NAMES)
-
-
-def real_headline(runs, real_metrics: dict[str, dict]) -> pd.DataFrame:
-    """The paper's ReaL headline numbers, relative drops ``(before - after) / before`` in percent."""
-    cols = ("real_class_mean", "real_class_sd")
-    ours = method_means(_with_metrics(runs, real_metrics), cols)
-    rows = []
-    comparisons = (("Adv+ vs Adv, ReaL per-class SD (drop)", "adv", "advplus", "real_class_sd"),
-                   ("Adv+ vs Adv, ReaL per-class mean (drop)", "adv", "advplus", "real_class_mean"),
-                   ("Adv vs Std, ReaL per-class mean (drop; negative = worse)", "std", "adv", "real_class_mean"))
-    for label, before, after, col in comparisons:
-        if before in ours.index and after in ours.index:
-            rows.append({"comparison": label, "ours_%": relative_change(ours.loc[before, col], ours.loc[after, col]),
-                         "paper_%": relative_change(PAPER_TABLE2.loc[before, col], PAPER_TABLE2.loc[after, col])})
-    return pd.DataFrame(rows, columns=["comparison", "ours_%", "paper_%"]).set_index("comparison")
-
-
-def figure1_panels(runs, real_per_class: dict[str, pd.DataFrame]) -> dict[str, dict[str, np.ndarray]]:
-    """Per-class clean, ReaL and PGD error (percent) per method, mean over seeds: the paper's Fig. 1.
-
-    runs: finished runs; real_per_class: run_id -> the per-class table of :func:`real_error`.
-    Returns {"Clean" | "ReaL" | "PGD-40": {method: (K,) errors}}, classes in the runs' order
-    (NaN for a class with no image scored), ready for :func:`labelaug_core.figures.per_class_sorted`.
-    """
-    panels: dict[str, dict[str, list[pd.Series]]] = {"Clean": {}, "ReaL": {}, f"PGD-{runs[0].config.eval_steps}": {}}
-    for run in runs:
-        names = run.per_class["name"]
-        real = real_per_class[run.run_id].set_index("wnid")["real_err"].reindex(names)
-        for (title, by_method), series in zip(panels.items(), (
-                run.per_class.set_index("name")["clean_err"], real, run.per_class.set_index("name")["pgd_err"])):
-            by_method.setdefault(run.config.method, []).append(series.reset_index(drop=True))
-    return {title: {m: pd.concat(s, axis=1).mean(axis=1).to_numpy() for m, s in by_method.items()}
-            for title, by_method in panels.items()}
-
-
-def _with_metrics(runs, extra: dict[str, dict]):
-    missing = [r.run_id for r in runs if r.run_id not in extra]
-    if missing:
-        raise ConfigError(f"real_metrics has no entry for run {missing[0]}")
-    return [dataclasses.replace(r, metrics=r.metrics | extra[r.run_id]) for r in runs]
-
-
-# --- ImageNet-X ----------------------------------------------------------------------------------
 
 @functools.cache
 def _imagenet_x_annotations(which_factor: str) -> pd.DataFrame:

@@ -5,16 +5,14 @@ Each function returns a matplotlib Figure; notebooks show it (or hand a dict of 
 """
 from __future__ import annotations
 
-# No backend is forced: inside a notebook kernel matplotlib's inline backend draws every
-# figure a cell leaves open; elsewhere, with no display, matplotlib falls back to Agg.
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from labelaug_core.losses import augmented_targets  # noqa: E402
-from labelaug_core.reporting import METHOD_NAMES  # noqa: E402
+from labelaug_core.report.tables import METHOD_NAMES  # noqa: E402
 
 PALETTE = {"Std": "#8c8c8c", "Adv": "#4c72b0", "Adv+": "#dd8452"}
 
@@ -123,8 +121,6 @@ def adversarial_grid(x: np.ndarray, x_adv_by_name: dict[str, np.ndarray], labels
     return fig
 
 
-# --- Corruptions (the paper's Fig. 2) and ImageNet (Figs. 1, 3, 4) -------------------------------
-
 def _method_label(method: str) -> str:
     return METHOD_NAMES.get(method, method)
 
@@ -150,7 +146,7 @@ def corruption_heatmaps(errors_by_method: dict[str, pd.DataFrame]) -> plt.Figure
 
 def corruption_ce_bars(errors_by_method: dict[str, pd.DataFrame]) -> plt.Figure:
     """``CE_c`` (mean error over severities, percent) per corruption, one bar per method; mCE in the legend."""
-    from labelaug_core.corruptions import mce
+    from labelaug_core.evaluation.corrupted_sets import mce
 
     rows = []
     for method, df in errors_by_method.items():
@@ -243,8 +239,6 @@ def factor_bars(table: pd.DataFrame, ylabel: str, *, reference: float | None = N
     fig.tight_layout()
     return fig
 
-
-# --- Class-wise robustness (Tian et al. 2021), the strong evaluation and weakest-class defences ---
 
 def adversarial_confusion_heatmaps(matrices: dict[str, pd.DataFrame]) -> plt.Figure:
     """Adversarial confusion: for each model (key: method), the share (%) of each true class's
@@ -346,7 +340,7 @@ def show(fig: plt.Figure, *, dpi: int = 100) -> None:
     """
     from IPython.display import Image, display
 
-    from labelaug_core.widgets import png_bytes
+    from labelaug_core.report.widgets import png_bytes
 
     display(Image(png_bytes(fig, dpi=dpi)))
     plt.close(fig)

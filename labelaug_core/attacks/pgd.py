@@ -15,40 +15,23 @@ Training" (Temperature-PGD: the loss is computed on softmax(z / T)).
 """
 from __future__ import annotations
 
-import contextlib
-from typing import Iterator
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from labelaug_core.attacks.threat import (
+    LOGITS,
+    NORMS,
+    PRECISIONS,
+    _autocast,
+    _l2_norm,
+    attack_mode,
+    default_alpha,
+    generator_for,
+    predict,
+    project,
+)
 from labelaug_core.errors import ConfigError
-
-NORMS = ("linf", "l2")
-LOGITS = ("classes", "all")
-PRECISIONS = ("fp32", "bf16")
-
-
-@contextlib.contextmanager
-def attack_mode(model: nn.Module) -> Iterator[None]:
-    """Eval mode and frozen parameters for the duration of an attack; both restored after."""
-    was_training = model.training
-    flags = [p.requires_grad for p in model.parameters()]
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p, flag in zip(model.parameters(), flags):
-            p.requires_grad_(flag)
-        model.train(was_training)
-
-
-def _autocast(x: torch.Tensor, precision: str):
-    if precision == "bf16":
-        return torch.autocast(x.device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def attack_loss(
@@ -83,25 +66,20 @@ def _validate(eps: float, alpha: float, steps: int, norm: str, restarts: int, te
         raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
 
 
-def _l2_norm(v: torch.Tensor) -> torch.Tensor:
-    """Per-example L2 norm, shaped (B, 1, 1, 1) for broadcasting."""
-    return v.flatten(1).norm(dim=1).view(-1, *([1] * (v.dim() - 1)))
-
-
-def _random_start(x: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
+def _random_start(x: torch.Tensor, eps: float, norm: str, generator: torch.Generator | None) -> torch.Tensor:
     if norm == "linf":
-        noise = torch.empty_like(x).uniform_(-eps, eps)
+        noise = torch.empty_like(x).uniform_(-eps, eps, generator=generator)
     else:
-        direction = torch.randn_like(x)
-        radius = eps * torch.rand(x.shape[0], *([1] * (x.dim() - 1)), device=x.device)
+        direction = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        radius = eps * torch.rand(x.shape[0], *([1] * (x.dim() - 1)), generator=generator, device=x.device, dtype=x.dtype)
         noise = direction / (_l2_norm(direction) + 1e-12) * radius
     return (x + noise).clamp(0, 1)
 
 
-def _pgd_once(model, x, y, eps, alpha, steps, norm, random_start, temperature, logits, precision) -> torch.Tensor:
+def _pgd_once(model, x, y, eps, alpha, steps, norm, random_start, temperature, logits, precision, generator):
     # Box and ball intersected once, so each L-inf step is one clamp with tensor bounds.
     lower, upper = (x - eps).clamp(min=0), (x + eps).clamp(max=1)
-    x_adv = _random_start(x, eps, norm) if random_start and eps > 0 else x.clone()
+    x_adv = _random_start(x, eps, norm, generator) if random_start and eps > 0 else x.clone()
     for _ in range(steps):
         x_adv.requires_grad_(True)
         with torch.enable_grad(), _autocast(x, precision):
@@ -112,10 +90,7 @@ def _pgd_once(model, x, y, eps, alpha, steps, norm, random_start, temperature, l
                 # add(alpha=) fuses the scaling into the add: one kernel fewer per step, same bits.
                 x_adv = torch.clamp(torch.add(x_adv, grad.sign(), alpha=alpha), lower, upper)
             else:
-                x_adv = x_adv + alpha * grad / (_l2_norm(grad) + 1e-12)
-                delta = x_adv - x
-                delta = delta * torch.clamp(eps / (_l2_norm(delta) + 1e-12), max=1.0)
-                x_adv = (x + delta).clamp(0, 1)
+                x_adv = project(x_adv + alpha * grad / (_l2_norm(grad) + 1e-12), x, eps, norm)
     return x_adv.detach()
 
 
@@ -133,6 +108,7 @@ def pgd(
     temperature: float = 1.0,
     logits: str = "classes",
     precision: str = "fp32",
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Projected gradient descent on the cross-entropy (Madry et al. 2018).
 
@@ -149,23 +125,24 @@ def pgd(
             T = 1 is plain PGD.
         logits: ``"classes"`` attacks the first K logits, ``"all"`` all K + M.
         precision: ``"fp32"`` (the evaluation default) or ``"bf16"`` autocast (training).
+        generator: draws the random starts (on ``x``'s device); None = the global RNG.
 
     Returns:
         x_adv: (B, C, H, W) in [0, 1], within ``eps`` of ``x`` in ``norm``.
     """
     _validate(eps, alpha, steps, norm, restarts, temperature, logits, precision)
     with attack_mode(model):
-        best = _pgd_once(model, x, y, eps, alpha, steps, norm, random_start, temperature, logits, precision)
+        best = _pgd_once(model, x, y, eps, alpha, steps, norm, random_start, temperature, logits, precision, generator)
         if restarts == 1:
             return best
         with torch.no_grad():
-            fooled = model(best)[:, : model.num_classes].argmax(1) != y
+            fooled = predict(model, best) != y
         for _ in range(restarts - 1):
             if bool(fooled.all()):
                 break
-            candidate = _pgd_once(model, x, y, eps, alpha, steps, norm, random_start, temperature, logits, precision)
+            candidate = _pgd_once(model, x, y, eps, alpha, steps, norm, random_start, temperature, logits, precision, generator)
             with torch.no_grad():
-                candidate_fools = model(candidate)[:, : model.num_classes].argmax(1) != y
+                candidate_fools = predict(model, candidate) != y
             best = torch.where(fooled.view(-1, *([1] * (x.dim() - 1))), best, candidate)
             fooled = fooled | candidate_fools
         return best
@@ -180,3 +157,16 @@ def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, logi
     if eps == 0:
         return x.clone()
     return pgd(model, x, y, eps, alpha=eps, steps=1, random_start=False, logits=logits)
+
+
+def seeded_pgd(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int, *,
+    norm: str = "linf", restarts: int = 1, logits: str = "classes", seed: int = 0,
+) -> torch.Tensor:
+    """:func:`pgd` with ``alpha = 2.5 * eps / steps`` and its random starts drawn from a generator
+    seeded with ``seed`` (the global RNG is neither used nor changed). Shapes and ranges as
+    :func:`pgd`; eps = 0 returns ``x``."""
+    if eps == 0:
+        return x.detach().clone()
+    return pgd(model, x, y, eps, default_alpha(eps, steps), steps, norm=norm, restarts=restarts, logits=logits,
+               generator=generator_for(x, seed))

@@ -25,11 +25,15 @@ import pandas as pd
 import torch
 from torch import nn
 
-from labelaug_core.apgd import DEFAULT_ENSEMBLE, ensemble_attack, seeded_pgd
-from labelaug_core.attacks import NORMS, attack_mode
+from labelaug_core.attacks.ensemble import DEFAULT_ENSEMBLE, ensemble_attack
+from labelaug_core.attacks.pgd import seeded_pgd
+from labelaug_core.attacks.square import square_attack
+from labelaug_core.attacks.threat import attack_mode
 from labelaug_core.errors import ConfigError
 
 PROBABILITY_TOL = 1e-5  # a row within this of the simplex looks like softmax output
+
+
 DETERMINISM_TOL = 1e-4  # largest relative L2 difference between two passes (AutoAttack's value)
 
 
@@ -178,42 +182,6 @@ def check_black_box(
         f"{name.split('_')[0]} error {black_err:.1f}% vs white-box {white_err:.1f}% "
         f"({only_black} examples fooled only by it; want a difference <= {tol:.2f} pp)",
     )
-
-
-class _ClassLogits(nn.Module):
-    """The first K logits: torchattacks scores every output of the model it is given."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)[:, : self.model.num_classes]
-
-
-def square_attack(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, norm: str = "linf",
-    n_queries: int = 1000, seed: int = 0,
-) -> torch.Tensor:
-    """Square Attack (Andriushchenko et al. 2020), a score-based black-box attack, via torchattacks.
-
-    Margin loss on the first K logits, ``n_queries`` queries per image, one restart.
-    x: (B, C, H, W) in [0, 1]; returns x_adv in [0, 1] within ``eps``. The global random
-    state is left as it was (torchattacks reseeds it).
-    """
-    if norm not in NORMS:
-        raise ConfigError(f"norm must be one of {', '.join(NORMS)}; got {norm!r}")
-    try:
-        import torchattacks
-    except ModuleNotFoundError as exc:  # installed with --no-deps: it pins an old requests
-        raise ModuleNotFoundError("square_attack needs torchattacks: pip install --no-deps torchattacks==3.5.1") from exc
-
-    attack = torchattacks.Square(
-        _ClassLogits(model), norm={"linf": "Linf", "l2": "L2"}[norm], eps=eps, n_queries=n_queries, seed=seed
-    )
-    devices = [x.device.index or 0] if x.device.type == "cuda" else []
-    with attack_mode(model), torch.random.fork_rng(devices=devices), torch.no_grad():
-        return attack(x.detach(), y.detach())
 
 
 def run_masking_checks(

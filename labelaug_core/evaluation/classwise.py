@@ -18,8 +18,8 @@ import torch
 from scipy import stats
 from torch import nn
 
-from labelaug_core.attacks import pgd
-from labelaug_core.evaluate import confusion_matrix, per_class_error
+from labelaug_core.attacks.pgd import pgd
+from labelaug_core.evaluation.metrics import confusion_matrix, per_class_error
 
 
 def adversarial_flows(y: np.ndarray, adv_pred: np.ndarray, class_names, top: int = 5) -> tuple[pd.DataFrame, pd.DataFrame]:

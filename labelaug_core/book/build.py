@@ -1,35 +1,10 @@
-"""The book: run an experiment plan, execute the chapter notebooks, build the HTML.
-
-An experiment plan is ``experiments/<profile>.yaml``::
-
-    description: one line shown in the progress output
-    settings:            # TrainConfig fields shared by every run, also given to every notebook
-      dataset: fashion-mnist
-      epochs: 10
-    seeds: [0, 1]        # every run below is trained once per seed
-    runs:                # grids: each field is a value or a list; every combination is a run
-      - {method: [std, adv, advplus]}
-      - {method: advplus, delta: [0.0, 0.01, 0.1, 0.3]}
-    notebooks:           # extra papermill parameters per chapter (keyed by notebook name)
-      05_delta_explorer: {deltas: [0.0, 0.01, 0.03, 0.1, 0.3]}
-
-The chapters are the ``book/NAME`` entries of ``_toc.yml`` whose source is
-``notebooks/NAME.ipynb``, in the toc's order. Each is executed with papermill into
-``book/NAME.ipynb``; it gets, among ``settings`` and ``seeds`` and ``runs_dir`` (absolute path),
-``data_dir``, ``profile`` and its own ``notebooks`` entry, the parameters that its
-``parameters`` cell declares. A notebook that reads runs (declares ``runs_dir``) must declare
-every ``settings`` field, so that it looks up exactly the runs the plan trained (with
-:func:`labelaug_core.runs.find_runs`).
-
-An executed notebook is reused while its stamp (``book/NAME.stamp.json``: hashes of the
-notebook source, its parameters, the metrics of the runs it reads and the library sources)
-is unchanged. The HTML is built by Jupyter Book with warnings as errors and never executes
-anything (``execute_notebooks: "off"`` in ``_config.yml``).
-"""
+"""Building the book: execute each chapter with papermill (stamped, so unchanged chapters are
+reused), install the local widget JavaScript, and run Jupyter Book."""
 from __future__ import annotations
 
+import ast
 import hashlib
-import itertools
+import importlib
 import json
 import os
 import re
@@ -37,22 +12,18 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from tqdm.auto import tqdm
 
 from labelaug_core import __version__
-from labelaug_core.config import TrainConfig
-from labelaug_core.errors import ConfigError
+from labelaug_core.book.plan import BookError, load_plan, notebook_parameters
+from labelaug_core.cache import code_digests, module_closure, module_path
 
-PLAN_KEYS = ("description", "settings", "seeds", "runs", "notebooks")
-# Papermill parameters every notebook may declare besides the settings fields.
-COMMON_PARAMETERS = ("profile", "seeds", "runs_dir", "data_dir", "results_dir")
-RESULTS_DIR = Path("benchmarks") / "results"  # `labelaug bench` JSON files, read by the performance chapter
 STATIC_DIR = Path("book") / "_static_js"  # html_static_path in _config.yml
+
+
 # (source under node_modules, destination under STATIC_DIR): the widget and math JavaScript
 # the site serves itself. _config.yml names these destinations (nb_ipywidgets_js, mathjax_path).
 STATIC_ASSETS = (
@@ -61,6 +32,8 @@ STATIC_ASSETS = (
     ("mathjax/es5/tex-chtml-full.js", "mathjax/tex-chtml-full.js"),
     ("mathjax/LICENSE", "mathjax/LICENSE"),
 )
+
+
 # Fonts that embed-amd.js and MathJax load relative to their own location.
 STATIC_FONT_DIRS = (
     ("@jupyter-widgets/html-manager/dist", "jupyter-widgets", ("*.woff2", "*.woff", "*.ttf", "*.eot", "*.svg")),
@@ -68,143 +41,88 @@ STATIC_FONT_DIRS = (
 )
 
 
-class BookError(RuntimeError):
-    """The book could not be built (a notebook failed, assets are missing, Sphinx warned)."""
-
-
-@dataclass(frozen=True)
-class Plan:
-    """An experiment plan read from ``experiments/<profile>.yaml`` (see the module docstring)."""
-
-    profile: str
-    description: str
-    settings: dict[str, Any]
-    seeds: list[int]
-    runs: list[TrainConfig]                     # distinct runs, in plan order
-    chapters: list[str]                         # notebook names, in toc order
-    notebook_parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-def available_profiles(root: Path = Path(".")) -> list[str]:
-    """Profile names: the ``experiments/*.yaml`` files under ``root``."""
-    return sorted(p.stem for p in (Path(root) / "experiments").glob("*.yaml"))
-
-
-def toc_files(root: Path = Path(".")) -> list[str]:
-    """Every ``file:`` of ``_toc.yml`` (the root first), in reading order, without suffix."""
-    toc = yaml.safe_load((Path(root) / "_toc.yml").read_text())
-    found = [toc["root"]]
-
-    def walk(entries: list[dict]) -> None:
-        for entry in entries:
-            if "file" in entry:
-                found.append(entry["file"])
-            for key in ("parts", "chapters", "sections"):
-                walk(entry.get(key, []))
-
-    walk([toc])
-    return [str(Path(f).with_suffix("")) if Path(f).suffix in (".md", ".ipynb") else f for f in found]
-
-
-def toc_chapters(root: Path = Path(".")) -> list[str]:
-    """Names of the toc entries ``book/NAME`` that are executed from ``notebooks/NAME.ipynb``."""
-    root = Path(root)
-    chapters = []
-    for entry in toc_files(root):
-        name = Path(entry).name
-        if (root / "notebooks" / f"{name}.ipynb").is_file():
-            if Path(entry).parent != Path("book"):
-                raise ConfigError(f"_toc.yml: notebook chapter {entry!r} must be listed as book/{name}")
-            chapters.append(name)
-        elif not (root / f"{entry}.md").is_file():
-            raise ConfigError(f"_toc.yml: {entry!r} is neither notebooks/{name}.ipynb nor {entry}.md")
-    return chapters
-
-
-def _grid(entry: dict[str, Any]) -> list[dict[str, Any]]:
-    keys = list(entry)
-    values = [v if isinstance(v, list) else [v] for v in entry.values()]
-    return [dict(zip(keys, combo)) for combo in itertools.product(*values)]
-
-
-def load_plan(profile: str, root: Path = Path(".")) -> Plan:
-    """Read and validate ``experiments/<profile>.yaml``; raises ConfigError naming the bad entry."""
-    root = Path(root)
-    profiles = available_profiles(root)
-    if profile not in profiles:
-        raise ConfigError(f"profile must be one of {', '.join(profiles) or '(none in experiments/)'}; got {profile!r}")
-    where = f"experiments/{profile}.yaml"
-    raw = yaml.safe_load((root / "experiments" / f"{profile}.yaml").read_text()) or {}
-    unknown = sorted(set(raw) - set(PLAN_KEYS))
-    if unknown:
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(PLAN_KEYS)}")
-    settings = dict(raw.get("settings") or {})
-    seeds = list(raw.get("seeds") or [0])
-    if not all(isinstance(s, int) and s >= 0 for s in seeds):
-        raise ConfigError(f"{where}: seeds must be a list of integers >= 0; got {seeds}")
-    runs: dict[str, TrainConfig] = {}
-    for i, entry in enumerate(raw.get("runs") or []):
-        if not isinstance(entry, dict):
-            raise ConfigError(f"{where}: runs[{i}] must be a mapping of config fields to values or lists")
-        for combo in _grid(entry):
-            for seed in ([combo["seed"]] if "seed" in combo else seeds):
-                try:
-                    config = TrainConfig.from_dict(settings | combo | {"seed": seed}).resolved()
-                except ConfigError as exc:
-                    raise ConfigError(f"{where}: runs[{i}]: {exc}") from exc
-                runs.setdefault(config.run_id, config)
-    chapters = toc_chapters(root)
-    per_notebook = dict(raw.get("notebooks") or {})
-    for name in per_notebook:
-        if name not in chapters:
-            raise ConfigError(f"{where}: notebooks: {name!r} is not a chapter of _toc.yml; chapters: {', '.join(chapters)}")
-    return Plan(profile, str(raw.get("description", profile)), settings, seeds, list(runs.values()),
-                chapters, {k: dict(v or {}) for k, v in per_notebook.items()})
-
-
-def notebook_parameters(plan: Plan, name: str, declared: set[str], runs_dir: Path, data_dir: str | None) -> dict[str, Any]:
-    """The papermill parameters of chapter ``name``: what the plan offers that the notebook declares."""
-    source = f"notebooks/{name}.ipynb"
-    own = plan.notebook_parameters.get(name, {})
-    undeclared = sorted(set(own) - declared)
-    if undeclared:
-        raise ConfigError(f"experiments/{plan.profile}.yaml: notebooks.{name}.{undeclared[0]} is not a parameter "
-                          f"of {source}; its parameters: {', '.join(sorted(declared))}")
-    if "runs_dir" in declared:
-        missing = sorted(set(plan.settings) - declared)
-        if missing:
-            raise ConfigError(f"experiments/{plan.profile}.yaml: settings.{missing[0]} is not a parameter of {source}, "
-                              "which reads runs: it would look for runs trained without it")
-    offered = plan.settings | {"profile": plan.profile, "seeds": plan.seeds, "runs_dir": str(runs_dir),
-                               "data_dir": data_dir, "results_dir": str(runs_dir.parent / RESULTS_DIR)} | own
-    return {k: v for k, v in offered.items() if k in declared}
-
-
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def library_fingerprint() -> str:
-    """Hash of the labelaug_core sources and version: a change re-executes every notebook."""
-    package = Path(__file__).resolve().parent
-    digest = hashlib.sha256(__version__.encode())
-    for path in sorted(package.glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
+def _defining_module(package: str, name: str) -> str:
+    """The ``labelaug_core`` module that defines ``name`` as imported from ``package``."""
+    module = importlib.import_module(package)
+    candidate = f"{package}.{name}"
+    if module_path_exists(candidate):
+        return candidate  # `from labelaug_core.x import submodule`
+    obj = getattr(module, name, None)
+    defined_in = getattr(obj, "__module__", None)
+    if isinstance(defined_in, str) and defined_in.startswith("labelaug_core"):
+        return defined_in
+    for sub in module_closure(*(m for m in _submodules(package))):  # constants: whoever defines them
+        if name in _top_level_names(sub):
+            return sub
+    return package
+
+
+def _submodules(package: str) -> list[str]:
+    folder = module_path(package).parent
+    if module_path(package).name != "__init__.py":
+        return [package]
+    return [f"{package}.{p.stem}" for p in sorted(folder.glob("*.py")) if p.name != "__init__.py"]
+
+
+def _top_level_names(module: str) -> set[str]:
+    tree = ast.parse(module_path(module).read_text())
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return names
+
+
+def module_path_exists(module: str) -> bool:
+    try:
+        return module_path(module).is_file()
+    except ValueError:
+        return False
+
+
+def notebook_code(source: Path) -> tuple[str, ...]:
+    """The ``labelaug_core`` modules whose names a notebook imports (each the module that defines the
+    name, not the package that re-exports it): with their imports, the code a chapter runs."""
+    modules = set()
+    for cell in json.loads(source.read_text())["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        try:
+            tree = ast.parse("".join(cell["source"]))
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "labelaug_core":
+                modules.update(_defining_module(node.module, a.name) for a in node.names)
+            elif isinstance(node, ast.Import):
+                modules.update(a.name for a in node.names if a.name.split(".")[0] == "labelaug_core")
+    return tuple(sorted(modules))
 
 
 def notebook_stamp(source: Path, parameters: dict[str, Any], run_dirs: list[Path],
                    files: list[Path] = ()) -> dict[str, Any]:
     """What an executed notebook depends on; equal stamps mean the output can be reused.
 
-    ``files``: other inputs it reads (the benchmark results of the performance chapter).
+    Its source, parameters, the runs it reads, ``files`` (other inputs: the benchmark results of
+    the performance chapter) and the digests of the code it runs (:func:`notebook_code` and what
+    that imports, :mod:`labelaug_core.cache`): a change of code that a chapter does not run does not
+    re-execute it.
     """
     return {
         "notebook": _sha256(source.read_bytes()),
         "parameters": parameters,
         "run_metrics": {d.name: _sha256((d / "metrics.json").read_bytes()) for d in run_dirs},
         "files": {f.name: _sha256(f.read_bytes()) for f in files},
-        "library": library_fingerprint(),
+        "code": code_digests(*notebook_code(source)),
+        "labelaug_core": __version__,
     }
 
 
@@ -339,7 +257,7 @@ def build_book(
     """
     import papermill
 
-    from labelaug_core.runs import ensure_run
+    from labelaug_core.runs.training import ensure_run
 
     root = Path(root).resolve()
     plan = load_plan(profile, root)

@@ -1,0 +1,131 @@
+"""Folder data sets (imagefolder, imagenet): torchvision's ImageFolder behind the loader interface."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from labelaug_core.data.sampling import _Plan
+from labelaug_core.errors import ConfigError
+
+_FOLDER_LAYOUT = "<root>/train/<class>/*.jpg|png and <root>/val/<class>/... (or test/ for val)"
+
+
+def _folder_root(name: str, data_dir: str | None) -> Path:
+    roots = [r for r in dict.fromkeys((data_dir, os.environ.get("LABELAUG_DATA"))) if r]
+    candidates = [d for r in roots for d in ((Path(r), Path(r) / "imagenet") if name == "imagenet" else (Path(r),))]
+    for candidate in candidates:
+        if (candidate / "train").is_dir():
+            return candidate
+    where = ", ".join(map(str, candidates)) or "nowhere (pass data_dir / --data-dir or set LABELAUG_DATA)"
+    raise ConfigError(f"{name}: no train/ folder in {where}; expected {_FOLDER_LAYOUT}")
+
+
+def _class_folders(name: str, directory: Path) -> list[str]:
+    classes = sorted(entry.name for entry in os.scandir(directory) if entry.is_dir())
+    if not classes:
+        raise ConfigError(f"{name}: {directory} has no class subfolders; expected {_FOLDER_LAYOUT}")
+    return classes
+
+
+def _transform(name: str, train: bool, size: int):
+    from torchvision.transforms import v2
+
+    if name == "imagenet":  # the ResNet-50 recipe, scaled by size / 224
+        geometry = ([v2.RandomResizedCrop(size, antialias=True), v2.RandomHorizontalFlip()] if train
+                    else [v2.Resize(round(size * 256 / 224), antialias=True), v2.CenterCrop(size)])
+    else:  # CIFAR-style: fix the size, then pad-crop and flip as for the small sets
+        geometry = [v2.Resize(size, antialias=True), v2.CenterCrop(size)]
+        geometry += [v2.RandomCrop(size, padding=size // 8), v2.RandomHorizontalFlip()] if train else []
+    return v2.Compose([*geometry, v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])
+
+
+def _image_folder(name: str, split: str, data_dir: str | None, transform):
+    """torchvision's ImageFolder on the split's folder, with train/'s class indices."""
+    from torchvision.datasets import ImageFolder
+
+    root = _folder_root(name, data_dir)
+    classes = _class_folders(name, root / "train")
+    directory = root / "train" if split == "train" else next(
+        (root / d for d in ("val", "test") if (root / d).is_dir()), None)
+    if directory is None:
+        raise ConfigError(f"{name}: {root} has no val/ or test/ folder; expected {_FOLDER_LAYOUT}")
+    unknown = sorted(set(_class_folders(name, directory)) - set(classes))
+    if unknown:
+        raise ConfigError(f"{name}: {directory} has class folders that train/ lacks: {', '.join(unknown[:5])}")
+    try:
+        folder = ImageFolder(str(directory), transform=transform, allow_empty=split == "test")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{name}: {exc} (in {directory}); expected {_FOLDER_LAYOUT}") from None
+    # A val/ missing some classes would get shifted indices from ImageFolder: use train/'s.
+    index = {c: i for i, c in enumerate(classes)}
+    folder.samples = folder.imgs = [(path, index[folder.classes[t]]) for path, t in folder.samples]
+    folder.targets = [t for _, t in folder.samples]
+    folder.classes, folder.class_to_idx = classes, index
+    return folder
+
+
+class _Examples(torch.utils.data.Dataset):
+    """ImageFolder examples addressed by (index, augmentation seed): an example's random
+    transform depends on its seed only, not on the worker that loads it or the global RNG."""
+
+    def __init__(self, folder):
+        self.folder = folder
+
+    def __len__(self) -> int:
+        return len(self.folder)
+
+    def __getitem__(self, key):
+        index, seed = key
+        if seed < 0:
+            return self.folder[index]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return self.folder[index]
+
+
+class _Batches:
+    """The DataLoader's batch sampler: the loader's plan for its current epoch."""
+
+    def __init__(self, plan: _Plan):
+        self.plan = plan
+
+    def __len__(self) -> int:
+        return len(self.plan)
+
+    def __iter__(self):
+        positions, mine, generator = self.plan.draw()
+        indices, b = self.plan.indices[positions].tolist(), self.plan.batch_size
+        seeds = ([-1] * len(indices) if generator is None
+                 else torch.randint(0, 2**62, (len(self.plan.indices),), generator=generator)[mine].tolist())
+        for k in range(len(self.plan)):
+            yield list(zip(indices[k * b : (k + 1) * b], seeds[k * b : (k + 1) * b]))
+
+
+class FolderLoader(_Plan):
+    """Batches of an ImageFolder through a DataLoader, with the interface of :class:`ArrayLoader`.
+
+    ``samples`` is the split's list of (path, class) (torchvision's); example ``j`` of an
+    epoch is ``samples[epoch_indices()[j]]``, and :meth:`paths` lists the epoch's file paths.
+    """
+
+    def __init__(self, folder, batch_size: int, *, train: bool, device: str | torch.device = "cpu",
+                 seed: int = 0, subset: int = 0, rank: int = 0, world_size: int = 1, num_workers: int = 2):
+        super().__init__(torch.tensor(folder.targets, dtype=torch.int64), batch_size, train=train, seed=seed,
+                         subset=subset, rank=rank, world_size=world_size)
+        if num_workers < 0:
+            raise ConfigError(f"num_workers must be >= 0; got {num_workers}")
+        self.samples, self.device = folder.samples, torch.device(device)
+        self._loader = torch.utils.data.DataLoader(
+            _Examples(folder), batch_sampler=_Batches(self), num_workers=num_workers,
+            pin_memory=self.device.type == "cuda", persistent_workers=num_workers > 0,
+        )
+
+    def paths(self) -> list[str]:
+        """File paths of this rank's examples, in the order this epoch yields them."""
+        return [self.samples[i][0] for i in self.epoch_indices().tolist()]
+
+    def __iter__(self):
+        for x, y in self._loader:
+            yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)

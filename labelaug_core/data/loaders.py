@@ -1,0 +1,127 @@
+"""Loaders: batches ``(x float32 [0, 1] (B, C, H, W), y int64 (B,))`` of any data set on a device."""
+from __future__ import annotations
+
+import torch
+
+from labelaug_core.data.folders import FolderLoader, _image_folder, _transform
+from labelaug_core.data.readers import load_arrays
+from labelaug_core.data.sampling import _Plan, crop_flip
+from labelaug_core.data.sources import (
+    _SMALL_INFO,
+    AUGMENTATION,
+    SMALL_DATASETS,
+    _check_name,
+    _check_split,
+    dataset_info,
+)
+from labelaug_core.errors import ConfigError
+
+
+class ArrayLoader(_Plan):
+    """Batches of images held on the device as uint8 (N, C, H, W), augmented there.
+
+    Yields ``(x float32 [0, 1] (B, C, H, W), y int64 (B,))`` on ``device``. With ``train``:
+    shuffled, random crop with ``pad`` pixels of zero padding (+ horizontal flip if ``flip``),
+    last partial batch dropped; otherwise in order, unaugmented, last partial batch kept.
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, *, train: bool,
+                 device: str | torch.device = "cpu", seed: int = 0, subset: int = 0, rank: int = 0,
+                 world_size: int = 1, pad: int = 0, flip: bool = False):
+        super().__init__(labels, batch_size, train=train, seed=seed, subset=subset, rank=rank, world_size=world_size)
+        self.device = torch.device(device)
+        whole = len(self.indices) == len(labels)
+        self.images = (images if whole else images[self.indices]).to(self.device)
+        self.labels = (labels if whole else labels[self.indices]).to(self.device)
+        self.pad, self.flip = pad, flip
+
+    def __iter__(self):
+        positions, mine, generator = self.draw()
+        positions, b = positions.to(self.device), self.batch_size
+        if self.train:
+            n = len(self.indices)
+            shifts = torch.randint(0, 2 * self.pad + 1, (n, 2), generator=generator)[mine].to(self.device)
+            flips = torch.rand(n, generator=generator)[mine] < 0.5 if self.flip else torch.zeros(len(mine), dtype=torch.bool)
+            flips = flips.to(self.device)
+        for k in range(self.num_batches):
+            batch = positions[k * b : (k + 1) * b]
+            x = self.images[batch]
+            if self.train:
+                x = crop_flip(x, shifts[k * b : (k + 1) * b], flips[k * b : (k + 1) * b], self.pad)
+            yield x.to(torch.float32).div_(255), self.labels[batch]
+
+
+def split_labels(name: str, split: str, data_dir: str | None = None) -> torch.Tensor:
+    """(N,) int64 labels of a split, in the order its examples are indexed (folder sets: sorted paths,
+    with train/'s class indices), without decoding any image of a folder set."""
+    _check_name(name)
+    _check_split(split)
+    if name in SMALL_DATASETS:
+        return load_arrays(name, split, data_dir)[1]
+    return torch.tensor(_image_folder(name, split, data_dir, None).targets, dtype=torch.int64)
+
+
+def load_examples(name: str, split: str, indices: torch.Tensor, *, data_dir: str | None = None,
+                  image_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Examples ``indices`` of a split, unaugmented (as evaluation sees them), on the CPU.
+
+    Returns x (n, C, H, W) float32 in [0, 1] and y (n,) int64. Folder sets are read at
+    ``image_size`` (default: the data set's) with the evaluation transform of :func:`make_loader`.
+    """
+    _check_name(name)
+    _check_split(split)
+    indices = torch.as_tensor(indices, dtype=torch.int64)
+    if name in SMALL_DATASETS:
+        images, labels = load_arrays(name, split, data_dir)
+        return images[indices].to(torch.float32).div_(255), labels[indices]
+    size = image_size or dataset_info(name, data_dir).image_size
+    folder = _image_folder(name, split, data_dir, _transform(name, False, size))
+    examples = [folder[i] for i in indices.tolist()]
+    if not examples:
+        return torch.empty(0, 3, size, size), torch.empty(0, dtype=torch.int64)
+    return torch.stack([x for x, _ in examples]), torch.tensor([y for _, y in examples], dtype=torch.int64)
+
+
+def make_loader(
+    name: str,
+    split: str,
+    batch_size: int,
+    *,
+    train: bool,
+    data_dir: str | None = None,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+    subset: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+    image_size: int | None = None,
+    num_workers: int = 2,
+) -> ArrayLoader | FolderLoader:
+    """Batches of ``name``'s ``split``: ``(x float32 [0, 1] (B, C, H, W), y int64 (B,))`` on ``device``.
+
+    ``len(loader)`` is the number of batches per epoch (equal on every rank when training);
+    ``loader.set_epoch(e)`` selects epoch e, whose order and augmentation depend only on
+    ``(seed, e)``. ``train``: shuffle, augment (small sets: zero-padded random crop, pad 2 for
+    fashion-mnist and 4 otherwise, + horizontal flip except for SVHN; imagenet:
+    RandomResizedCrop + flip; imagefolder: pad-crop + flip), drop the last partial batch;
+    else fixed order, no augmentation, last partial batch kept. ``subset``: a class-balanced
+    fixed subset of that many examples (0 = all). ``rank``/``world_size``: this rank's strided
+    shard of every epoch. ``image_size``: the input side for imagefolder/imagenet (default: the
+    data set's, 224 for imagenet). ``num_workers``: DataLoader workers (folder sets only).
+    """
+    _check_name(name)
+    _check_split(split)
+    if name in SMALL_DATASETS:
+        native = _SMALL_INFO[name].image_size
+        if image_size not in (None, native):
+            raise ConfigError(f"image_size applies to imagefolder and imagenet only ({name} is {native}x{native}); got {image_size}")
+        images, labels = load_arrays(name, split, data_dir)
+        pad, flip = AUGMENTATION[name]
+        return ArrayLoader(images, labels, batch_size, train=train, device=device, seed=seed, subset=subset,
+                           rank=rank, world_size=world_size, pad=pad, flip=flip)
+    if image_size is not None and image_size < 1:
+        raise ConfigError(f"image_size must be >= 1; got {image_size}")
+    size = image_size or dataset_info(name, data_dir).image_size
+    folder = _image_folder(name, split, data_dir, _transform(name, train, size))
+    return FolderLoader(folder, batch_size, train=train, device=device, seed=seed, subset=subset, rank=rank,
+                        world_size=world_size, num_workers=num_workers)

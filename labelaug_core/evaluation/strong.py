@@ -1,0 +1,155 @@
+"""An evaluation strong enough to trust: a ladder of attacks on the same examples.
+
+Rungs, weakest to strongest: ``clean``, ``fgsm``, ``pgd-10``, ``pgd-40`` (one random start,
+``alpha = 2.5 eps / steps``) and ``ensemble``, the per-example worst case of PGD-40, PGD-40
+with restarts, APGD-CE and APGD-T (targeted DLR) via
+:func:`labelaug_core.attacks.ensemble.ensemble_attack`. Per-example results are kept, so two
+models evaluated on the same images can be compared pairwise.
+"""
+from __future__ import annotations
+
+import io
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from labelaug_core.attacks.ensemble import DEFAULT_ENSEMBLE, ensemble_attack
+from labelaug_core.attacks.pgd import fgsm, seeded_pgd
+from labelaug_core.attacks.threat import LOGITS
+from labelaug_core.cache import write_bytes_atomic, write_json_atomic
+from labelaug_core.errors import ConfigError
+from labelaug_core.evaluation.metrics import per_class_error
+
+LADDER = ("clean", "fgsm", "pgd-10", "pgd-40", "ensemble")
+
+
+@dataclass(frozen=True)
+class StrongEval:
+    """Per-example results of the attack ladder on N test images of one model.
+
+    ``wrong``: rung name (:data:`LADDER`) -> (N,) bool, True where that attack (alone) makes the
+    example an error (clean mistakes count for every rung); plus ``member:<name>`` -> (N,) bool
+    for each ensemble member: the examples it fooled that no earlier member had (the ensemble
+    runs as a cascade). ``y`` and ``ensemble_pred`` (the class the worst-case image is sent to)
+    are (N,) int64. ``settings`` records everything that determined the result.
+    """
+
+    settings: dict
+    y: np.ndarray
+    wrong: dict[str, np.ndarray]
+    ensemble_pred: np.ndarray
+    time_s: float
+
+    def errors(self) -> dict[str, float]:
+        """Error (%) of each rung and member."""
+        return {name: 100.0 * float(w.mean()) for name, w in self.wrong.items()}
+
+    def save(self, npz_path: Path) -> None:
+        """Write the per-example arrays to ``npz_path`` (atomically) and the rest to ``.json`` beside it."""
+        buffer = io.BytesIO()
+        np.savez(buffer, y=self.y, ensemble_pred=self.ensemble_pred, **{f"wrong/{n}": w for n, w in self.wrong.items()})
+        write_bytes_atomic(npz_path, buffer.getvalue())
+        write_json_atomic(Path(npz_path).with_suffix(".json"), {"settings": self.settings, "time_s": self.time_s,
+                                                               "wrong": list(self.wrong), "errors": self.errors()})
+
+    @classmethod
+    def load(cls, npz_path: Path) -> "StrongEval":
+        meta = json.loads(Path(npz_path).with_suffix(".json").read_text())
+        with np.load(npz_path) as f:
+            wrong = {name: f[f"wrong/{name}"] for name in meta["wrong"]}
+            return cls(meta["settings"], f["y"], wrong, f["ensemble_pred"], meta["time_s"])
+
+    def per_class_errors(self, num_classes: int) -> pd.DataFrame:
+        """(K rows) per-class error (%) of each rung: columns ``<rung>_err``."""
+        return pd.DataFrame({f"{r}_err": per_class_error(self.y, np.where(self.wrong[r], -1, self.y), num_classes)
+                             for r in LADDER})
+
+
+def _wrong(model, x_adv: torch.Tensor, y: torch.Tensor) -> np.ndarray:
+    with torch.no_grad():
+        return (model(x_adv)[:, : model.num_classes].argmax(1) != y).cpu().numpy()
+
+
+def strong_eval(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    *,
+    logits: str = "classes",
+    attacks: tuple[str, ...] = DEFAULT_ENSEMBLE,
+    apgd_steps: int = 100,
+    pgd_restarts: int = 5,
+    n_target_classes: int = 9,
+    seed: int = 0,
+    batch_size: int = 500,
+    settings: dict | None = None,
+) -> StrongEval:
+    """The attack ladder (:data:`LADDER`) on (x, y).
+
+    Args:
+        model: returns (B, K + M) logits and has ``num_classes`` (K) and ``num_ops`` (M).
+        x: (N, C, H, W) images in [0, 1].  y: (N,) int64 labels.  eps: L-inf radius, pixel units.
+        logits: ``"classes"`` (first K) or ``"all"`` (K + M): the loss every attack maximises.
+        attacks, apgd_steps, pgd_restarts, n_target_classes: the ensemble's members and budget
+            (:func:`labelaug_core.apgd.ensemble_attack`; run as a cascade, so each member attacks
+            only what the earlier ones left).
+        seed: seeds every attack's random start. batch_size: images attacked at once.
+        settings: extra entries recorded in ``StrongEval.settings`` (e.g. the run id).
+    """
+    if logits not in LOGITS:
+        raise ConfigError(f"logits must be one of {', '.join(LOGITS)}; got {logits!r}")
+    if eps <= 0:
+        raise ConfigError(f"eps must be > 0 (pixel units); got {eps}")
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1; got {batch_size}")
+    started = time.perf_counter()
+    k = model.num_classes
+    parts: dict[str, list[torch.Tensor]] = {}
+    preds = []
+    for i in range(0, len(x), batch_size):
+        xb, yb = x[i:i + batch_size], y[i:i + batch_size]
+        with torch.no_grad():
+            out = {"clean": model(xb)[:, :k].argmax(1) != yb}
+        for name, x_adv in (("fgsm", fgsm(model, xb, yb, eps, logits=logits)),
+                            ("pgd-10", seeded_pgd(model, xb, yb, eps, 10, logits=logits, seed=seed))):
+            with torch.no_grad():
+                out[name] = model(x_adv)[:, :k].argmax(1) != yb
+        x_worst, fooled_by = ensemble_attack(
+            model, xb, yb, eps, attacks=attacks, logits=logits, apgd_steps=apgd_steps, pgd_restarts=pgd_restarts,
+            n_target_classes=n_target_classes, cascade=True, seed=seed)
+        with torch.no_grad():
+            preds.append(model(x_worst)[:, :k].argmax(1).cpu())
+        if attacks[0] == "pgd-40":  # the first member attacks every example: its entry is PGD-40's own error
+            out["pgd-40"] = fooled_by["pgd-40"]
+        out["ensemble"] = torch.stack(list(fooled_by.values())).any(0)
+        for name in attacks:
+            out[f"member:{name}"] = fooled_by[name] & ~fooled_by["clean"]
+        for name, w in out.items():
+            parts.setdefault(name, []).append(w.cpu())
+    wrong = {name: torch.cat(ws).numpy() for name, ws in parts.items()}
+    if "pgd-40" not in wrong:  # an ensemble without PGD-40 first: the ladder's rung is run alone
+        wrong["pgd-40"] = np.concatenate([_wrong(model, seeded_pgd(model, x[i:i + batch_size], y[i:i + batch_size], eps,
+                                                                   40, logits=logits, seed=seed), y[i:i + batch_size])
+                                          for i in range(0, len(x), batch_size)])
+    wrong = {name: wrong[name] for name in LADDER} | {n: w for n, w in wrong.items() if n.startswith("member:")}
+    recorded = dict(settings or {}) | {
+        "eps": eps, "logits": logits, "attacks": list(attacks), "apgd_steps": apgd_steps,
+        "pgd_restarts": pgd_restarts, "n_target_classes": n_target_classes, "seed": seed, "n": int(len(y)),
+    }
+    return StrongEval(recorded, y.cpu().numpy(), wrong, torch.cat(preds).numpy(), time.perf_counter() - started)
+
+
+def worst_of(a: StrongEval, b: StrongEval) -> StrongEval:
+    """Per-example worst case of two evaluations of the same examples (e.g. attacking the first K
+    logits and all K + M): an example is an error of a rung if either evaluation has it wrong."""
+    if a.y.shape != b.y.shape or not (a.y == b.y).all():
+        raise ConfigError("worst_of: the two evaluations must be of the same examples")
+    wrong = {r: a.wrong[r] | b.wrong[r] for r in LADDER}
+    pred = np.where(a.wrong["ensemble"], a.ensemble_pred, b.ensemble_pred)
+    return StrongEval({"worst_of": [a.settings, b.settings]}, a.y, wrong, pred, a.time_s + b.time_s)

@@ -1,0 +1,136 @@
+"""The run-level studies of the trustworthy-evaluation chapters, cached under the one cache rule.
+
+- :func:`strong_evaluation`: the attack ladder of :mod:`labelaug_core.evaluation.strong` (clean,
+  FGSM, PGD-10, PGD-40, the ensemble) on a run's test images, per example;
+- :func:`masking_checks`: the gradient-masking checks of :mod:`labelaug_core.evaluation.checks`;
+- :func:`temperature_evaluation`: the Temperature-PGD sweep of :mod:`labelaug_core.evaluation.classwise`.
+
+Each is stored in ``<run_dir>/evals/`` under a key covering its settings and its code
+(:mod:`labelaug_core.cache`), so a change of the attack code recomputes exactly these.
+Errors are percentages (0-100)."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from labelaug_core.attacks.ensemble import DEFAULT_ENSEMBLE
+from labelaug_core.cache import Artifact, cached_table
+from labelaug_core.errors import ConfigError
+from labelaug_core.evaluation.checks import checks_frame, run_masking_checks
+from labelaug_core.evaluation.classwise import temperature_sweep
+from labelaug_core.evaluation.strong import StrongEval, strong_eval
+from labelaug_core.runs.protocol import run_test_images
+from labelaug_core.runs.store import Run, load_model
+
+# The code that determines each cached study (with everything it imports): see labelaug_core.cache.
+STRONG_CODE = ("labelaug_core.evaluation.strong", "labelaug_core.runs.protocol")
+CHECKS_CODE = ("labelaug_core.evaluation.checks", "labelaug_core.runs.protocol")
+TEMPERATURE_CODE = ("labelaug_core.evaluation.classwise", "labelaug_core.runs.protocol")
+
+
+def strong_evaluation(
+    run: Run,
+    *,
+    n: int,
+    logits: str = "classes",
+    apgd_steps: int = 100,
+    pgd_restarts: int = 5,
+    n_target_classes: int = 9,
+    seed: int = 0,
+    batch_size: int = 500,
+    data_dir: str | None = None,
+    device: str | None = None,
+) -> StrongEval:
+    """:func:`strong_eval` of a run's model on the first ``n`` images of its test subset, at its eps;
+    ``n = 0``: the images its own PGD evaluation attacked (``eval_subset``).
+
+    Cached as ``<run_dir>/evals/strong-<logits>-n<n>-<key>.npz`` (+ ``.json``, ``.key.json``), the
+    key covering every setting and the attack code (:mod:`labelaug_core.cache`); a cached result is
+    returned without loading the model.
+    """
+    n = n or int(run.metrics["n_attacked"])
+    settings = {"run_id": run.run_id, "eps": run.config.eps, "logits": logits, "attacks": list(DEFAULT_ENSEMBLE),
+                "apgd_steps": apgd_steps, "pgd_restarts": pgd_restarts, "n_target_classes": n_target_classes,
+                "seed": seed, "n": n}
+    artifact = Artifact(Path(run.run_dir) / "evals", f"strong-{logits}-n{n}", settings, STRONG_CODE)
+    if artifact.exists():
+        return StrongEval.load(artifact.path(".npz"))
+    model = load_model(run.run_dir, device, data_dir=data_dir)
+    x, y = run_test_images(run.config, n, data_dir=data_dir, device=next(model.parameters()).device)
+    result = strong_eval(model, x, y, run.config.eps, logits=logits, apgd_steps=apgd_steps, pgd_restarts=pgd_restarts,
+                         n_target_classes=n_target_classes, seed=seed, batch_size=batch_size,
+                         settings={"run_id": run.run_id})
+    result.save(artifact.path(".npz"))
+    artifact.mark_done()
+    return result
+
+
+def masking_checks(
+    run: Run,
+    *,
+    n: int,
+    logits: str = "classes",
+    white_box_wrong: np.ndarray | None = None,
+    transfer_run: Run | None = None,
+    apgd_steps: int = 100,
+    step_counts: tuple[int, ...] = (10, 40, 100),
+    square_queries: int = 1000,
+    seed: int = 0,
+    data_dir: str | None = None,
+    device: str | None = None,
+) -> pd.DataFrame:
+    """:func:`labelaug_core.checks.run_masking_checks` on the first ``n`` test images of a run, cached.
+
+    ``white_box_wrong``: (>= n,) bool, the examples a white-box evaluation of the same images got
+    wrong (e.g. ``strong.wrong["ensemble"]``), so the ensemble is not run again. ``n = 0``: as many
+    images as ``white_box_wrong`` has (else as the run's own PGD evaluation attacked). ``transfer_run``:
+    the source model of the transfer (black-box) check. Cached as
+    ``<run_dir>/evals/checks-<logits>-n<n>-<key>.csv``; returns :func:`checks_frame`'s table.
+    """
+    if n == 0:
+        n = len(white_box_wrong) if white_box_wrong is not None else int(run.metrics["n_attacked"])
+    if white_box_wrong is not None and len(white_box_wrong) < n:
+        raise ConfigError(f"checks_subset must be at most {len(white_box_wrong)} (the white-box evaluation's images); got {n}")
+    settings = {"run_id": run.run_id, "logits": logits, "n": n, "apgd_steps": apgd_steps,
+                "step_counts": list(step_counts), "square_queries": square_queries, "seed": seed,
+                "transfer": transfer_run.run_id if transfer_run is not None else None,
+                "white_box": None if white_box_wrong is None else hashlib.sha1(
+                    np.asarray(white_box_wrong[:n], dtype=bool).tobytes()).hexdigest()[:8]}
+
+    def compute() -> pd.DataFrame:
+        model = load_model(run.run_dir, device, data_dir=data_dir)
+        dev = next(model.parameters()).device
+        x, y = run_test_images(run.config, n, data_dir=data_dir, device=dev)
+        transfer = load_model(transfer_run.run_dir, device, data_dir=data_dir) if transfer_run is not None else None
+        wb = None if white_box_wrong is None else torch.as_tensor(np.asarray(white_box_wrong[:n], dtype=bool), device=dev)
+        return checks_frame(run_masking_checks(model, x, y, run.config.eps, logits=logits, transfer_model=transfer,
+                                               white_box_wrong=wb, apgd_steps=apgd_steps, step_counts=step_counts,
+                                               square_queries=square_queries, seed=seed))
+
+    return cached_table(Artifact(Path(run.run_dir) / "evals", f"checks-{logits}-n{n}", settings, CHECKS_CODE), compute)
+
+
+def temperature_evaluation(run: Run, *, n: int, temperatures, steps: int | None = None, seed: int = 0,
+                           data_dir: str | None = None, device: str | None = None) -> pd.DataFrame:
+    """:func:`labelaug_core.classwise.temperature_sweep` of a run's model on the first ``n`` images of
+    its test subset (``n = 0``: the images its own PGD evaluation attacked), at its eps and ``steps``
+    (default: its ``eval_steps``), T = 1 always included.
+
+    Cached as ``<run_dir>/evals/temperature-n<n>-pgd<steps>-<key>.csv``.
+    """
+    steps = run.config.eval_steps if steps is None else steps
+    n = n or int(run.metrics["n_attacked"])
+    temperatures = sorted({float(t) for t in temperatures} | {1.0})
+    settings = {"run_id": run.run_id, "n": n, "steps": steps, "temperatures": temperatures, "seed": seed}
+
+    def compute() -> pd.DataFrame:
+        model = load_model(run.run_dir, device, data_dir=data_dir)
+        x, y = run_test_images(run.config, n, data_dir=data_dir, device=next(model.parameters()).device)
+        return temperature_sweep(model, x, y, eps=run.config.eps, steps=steps, temperatures=temperatures, seed=seed)
+
+    return cached_table(Artifact(Path(run.run_dir) / "evals", f"temperature-n{n}-pgd{steps}", settings,
+                                 TEMPERATURE_CODE), compute)

@@ -1,0 +1,158 @@
+"""Training a run and its standard evaluation: :func:`ensure_run`, :func:`evaluate_run`,
+:func:`evaluate_again`. The files they write are listed in :mod:`labelaug_core.runs.store`."""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from labelaug_core.cache import Artifact, write_json_atomic
+from labelaug_core.config import TrainConfig
+from labelaug_core.data.loaders import make_loader
+from labelaug_core.data.sources import dataset_info
+from labelaug_core.errors import ConfigError
+from labelaug_core.evaluation.metrics import summarize
+from labelaug_core.runs.protocol import protocol_predictions
+from labelaug_core.runs.store import (
+    environment,
+    is_finished,
+    load_model,
+    read_config,
+    recorded_data_dir,
+)
+from labelaug_core.train import pick_device, train
+
+# The code of a re-evaluation (evals/pgd*), with everything it imports (labelaug_core.cache).
+EVAL_CODE = ("labelaug_core.runs.protocol",)
+
+
+@contextlib.contextmanager
+def run_lock(runs_dir: Path, run_id: str):
+    """An exclusive lock on ``runs_dir/<run_id>.lock``: a second process making the same run waits for
+    the first and then finds it finished, instead of training it twice."""
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    with open(runs_dir / f"{run_id}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def check_inputs(config: TrainConfig, data_dir: str | None = None) -> None:
+    """Everything a run needs that can be checked before anything is written: the data of both splits
+    and class indices that exist. Raises a one-line ConfigError."""
+    info = dataset_info(config.dataset, data_dir)
+    config.check_classes(info.num_classes)
+    for split in ("train", "test"):
+        make_loader(config.dataset, split, 1, train=False, data_dir=data_dir, num_workers=0,
+                    image_size=config.image_size or None)
+
+
+def ensure_run(
+    config: TrainConfig,
+    runs_dir: Path | str = "runs",
+    *,
+    data_dir: str | None = None,
+    device: str | None = None,
+    progress: bool = True,
+    rank: int = 0,
+    world_size: int = 1,
+) -> Path:
+    """Train and evaluate ``config`` unless ``runs_dir/<run_id>`` is finished; return the run dir.
+
+    Bad input (missing data, unknown classes) is refused before anything is written. An
+    interrupted run resumes from its last epoch checkpoint; a second process asking for the same
+    run waits for the first (:func:`run_lock`). Under torchrun every rank trains its shard; rank 0
+    alone writes files and evaluates, the others wait at a barrier.
+    """
+    from labelaug_core.distributed import barrier
+
+    run_id = config.run_id_for(device)
+    config = config.resolved(device)
+    run_dir = Path(runs_dir) / run_id
+    if is_finished(run_dir):
+        return run_dir
+    check_inputs(config, data_dir)
+    lock = run_lock(Path(runs_dir), run_id) if rank == 0 else contextlib.nullcontext()
+    with lock:
+        if is_finished(run_dir):  # made by another process while this one waited
+            barrier()
+            return run_dir
+        dev = pick_device(device)
+        if rank == 0:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(run_dir / "config.json", config.to_dict())
+            write_json_atomic(run_dir / "key.json", config.run_key(device))
+            data_root = os.path.abspath(data_dir) if data_dir else None
+            write_json_atomic(run_dir / "env.json", environment(dev, config.precision)
+                              | {"world_size": world_size, "data_dir": data_root})
+        barrier()
+        model, history = train(config, run_dir, data_dir=data_dir, device=device, progress=progress,
+                               rank=rank, world_size=world_size)
+        if rank == 0:
+            pd.DataFrame(history).to_csv(run_dir / "history.csv", index=False)
+            evaluate_run(run_dir, config, model, data_dir=data_dir, progress=progress)
+        barrier()
+    return run_dir
+
+
+def evaluate_run(run_dir: Path, config: TrainConfig, model, *, data_dir: str | None = None, progress: bool = True) -> dict:
+    """The protocol's clean / FGSM / PGD-k evaluation (:mod:`labelaug_core.runs.protocol`) of a trained
+    model; writes per_class.csv, predictions.npz and, last, metrics.json."""
+    info = dataset_info(config.dataset, data_dir)
+    pred = protocol_predictions(model, config, data_dir=data_dir, progress=progress)
+    metrics, per_class = summarize(pred, info.num_classes)
+    metrics.update({"eps": config.eps, "eval_steps": config.eval_steps, "attack": "pgd-linf-first-K-logits"})
+    history = pd.read_csv(run_dir / "history.csv")
+    metrics["train_time_s"] = float(history["epoch_time_s"].sum())
+    table = pd.DataFrame({"class": range(info.num_classes), "name": info.class_names})
+    for name, errs in per_class.items():
+        table[f"{name}_err"] = errs
+    table.to_csv(run_dir / "per_class.csv", index=False)
+    np.savez(run_dir / "predictions.npz", y=pred.y, clean=pred.clean, fgsm=pred.fgsm, pgd=pred.pgd, attacked=pred.attacked)
+    write_json_atomic(run_dir / "metrics.json", metrics)
+    return metrics
+
+
+def evaluate_again(
+    run_dir: Path | str,
+    *,
+    eval_steps: int | None = None,
+    attack_logits: str = "classes",
+    eval_subset: int | None = None,
+    data_dir: str | None = None,
+    device: str | None = None,
+    progress: bool = True,
+) -> dict:
+    """Re-evaluate a run's checkpoint with other attack settings, under the same protocol.
+
+    Writes ``evals/pgd<k>-<logits>-n<subset>-<key>.json`` in the run dir (``metrics.json`` is left
+    as training wrote it; the key covers the settings and the code) and returns the metrics.
+    ``data_dir`` defaults to where the run was trained from.
+    """
+    config = read_config(run_dir)
+    steps = config.eval_steps if eval_steps is None else eval_steps
+    subset = config.eval_subset if eval_subset is None else eval_subset
+    if steps < 1:
+        raise ConfigError(f"eval_steps must be >= 1; got {steps}")
+    if subset < 0:
+        raise ConfigError(f"eval_subset must be >= 0; got {subset}")
+    if attack_logits not in ("classes", "all"):
+        raise ConfigError(f"attack_logits must be one of classes, all; got {attack_logits!r}")
+    data_dir = data_dir or recorded_data_dir(run_dir)
+    settings = {"run_id": Path(run_dir).name, "eval_steps": steps, "attack_logits": attack_logits, "eval_subset": subset}
+    artifact = Artifact(Path(run_dir) / "evals", f"pgd{steps}-{attack_logits}-n{subset}", settings, EVAL_CODE)
+    model = load_model(run_dir, device, data_dir=data_dir)
+    info = dataset_info(config.dataset, data_dir)
+    pred = protocol_predictions(model, config, eval_steps=steps, attack_logits=attack_logits, eval_subset=subset,
+                                data_dir=data_dir, progress=progress)
+    metrics, _ = summarize(pred, info.num_classes)
+    metrics.update({"eps": config.eps, "eval_steps": steps, "attack_logits": attack_logits})
+    write_json_atomic(artifact.path(".json"), metrics)
+    artifact.mark_done()
+    return metrics
