@@ -4,6 +4,7 @@
     labelaug evaluate RUN_DIR [--eval-steps 40] [--attack-logits all]
     labelaug report RUN_DIR [RUN_DIR ...]
     labelaug book [--profile fashion-mnist-cpu]
+    labelaug status [--profile fashion-mnist-cpu]
     labelaug bench [...]
 
 Bad input prints one line ``labelaug: error: ...`` naming the parameter and what is
@@ -31,11 +32,20 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
     for field in dataclasses.fields(TrainConfig):
         flag = "--" + field.name.replace("_", "-")
         type_name = str(field.type)  # annotations are strings: "float | None", "int", "bool", ...
-        if type_name == "bool":
-            parser.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=None)
+        if type_name.startswith("bool"):  # --pretrained true|false (also yes/no, 1/0)
+            parser.add_argument(flag, dest=field.name, type=_boolean(field.name), default=None, metavar="true|false")
             continue
         kind = int if type_name.startswith("int") else float if type_name.startswith("float") else str
         parser.add_argument(flag, dest=field.name, type=kind, default=None, metavar=field.name.upper())
+
+
+def _boolean(name: str):
+    def parse(text: str) -> bool:
+        value = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}.get(text.lower())
+        if value is None:
+            raise argparse.ArgumentTypeError(f"{name} must be true or false; got {text!r}")
+        return value
+    return parse
 
 
 def _common_flags(parser: argparse.ArgumentParser) -> None:
@@ -67,6 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="fashion-mnist-cpu")
     p.add_argument("--force", action="store_true", help="re-execute every notebook")
 
+    p = sub.add_parser("status", help="what a plan has cached, what is stale and why")
+    p.add_argument("--profile", default="fashion-mnist-cpu")
+    p.add_argument("--runs-dir", default="runs")
+    p.add_argument("--device", default=None)
+
     p = sub.add_parser("bench", help="speed benchmarks; JSON into benchmarks/results/")
     p.add_argument("--quick", action="store_true", help="fewer repeats (a smoke check)")
     p.add_argument("--out", default="benchmarks/results")
@@ -78,7 +93,7 @@ def _cmd_train(args) -> int:
     from labelaug_core.runs.training import ensure_run
 
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None}
-    config = TrainConfig.from_dict(values).resolved()
+    config = TrainConfig.from_dict(values).resolved(args.device)
     # Under torchrun every rank trains its shard; rank 0 alone writes, evaluates and prints.
     with process_group(args.device) as me:
         device = args.device if me.world_size == 1 else str(me.device)
@@ -131,6 +146,17 @@ def _cmd_book(args) -> int:
     return 0
 
 
+def _cmd_status(args) -> int:
+    from labelaug_core.book.plan import load_plan
+    from labelaug_core.runs.status import plan_status
+
+    rows = plan_status(load_plan(args.profile), args.runs_dir, "book", args.device)
+    width = max(len(r["name"]) for r in rows) if rows else 0
+    for row in rows:
+        print(f"{row['kind']:8} {row['name']:{width}}  {row['status']}" + (f"  ({row['why']})" if row["why"] else ""))
+    return 0
+
+
 def _cmd_bench(args) -> int:
     from labelaug_core.bench.run import run_benchmarks
 
@@ -138,7 +164,8 @@ def _cmd_bench(args) -> int:
     return 0
 
 
-COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "report": _cmd_report, "book": _cmd_book, "bench": _cmd_bench}
+COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "report": _cmd_report, "book": _cmd_book,
+            "status": _cmd_status, "bench": _cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -110,7 +110,7 @@ class TrainConfig:
         if values["weak_classes"]:
             values["weak_classes"] = ",".join(str(k) for k in sorted({int(p) for p in values["weak_classes"].split(",")}))
         if values["precision"] == "auto":
-            from labelaug_core.train import pick_device, pick_precision
+            from labelaug_core.device import pick_device, pick_precision
 
             values["precision"] = pick_precision(self, pick_device(device))
         return TrainConfig(**values)

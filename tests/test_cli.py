@@ -48,7 +48,7 @@ def test_train_evaluate_report_end_to_end_on_real_fashion_mnist(tmp_path, data_r
               "--eval-subset", "200", "--steps", "3", "--eval-steps", "5", "--runs-dir", str(tmp_path), "--no-progress"]
     for method in ("std", "adv", "advplus"):
         assert main(["train", "--method", method] + common) == 0
-    run_dirs = sorted(tmp_path.iterdir())
+    run_dirs = sorted(p for p in tmp_path.iterdir() if p.is_dir())  # beside them: one .lock file per run
     assert len(run_dirs) == 3
     for run_dir in run_dirs:
         names = {p.name for p in run_dir.iterdir()}
@@ -71,3 +71,21 @@ def test_train_evaluate_report_end_to_end_on_real_fashion_mnist(tmp_path, data_r
     assert main(["report"] + [str(d) for d in run_dirs]) == 0
     out = capsys.readouterr().out
     assert "Table 1" in out and "Adv+ vs Adv, PGD error (drop)" in out
+
+
+@pytest.mark.parametrize("text, value", [("false", False), ("False", False), ("0", False), ("true", True), ("yes", True)])
+def test_boolean_flags_parse_their_value(text, value):
+    from labelaug_core.cli import build_parser
+
+    assert build_parser().parse_args(["train", "--pretrained", text]).pretrained is value
+
+
+def test_refused_train_names_the_parameter_and_writes_no_run(tmp_path, data_root, capsys):
+    runs = tmp_path / "runs"
+    assert main(["train", "--weak-classes", "12", "--data-dir", str(data_root), "--runs-dir", str(runs)]) == 2
+    assert capsys.readouterr().err.strip() == "labelaug: error: weak_classes must be class indices in [0, 10); got 12"
+    assert main(["train", "--pretrained", "maybe"]) == 2
+    assert "pretrained must be true or false; got 'maybe'" in capsys.readouterr().err
+    assert main(["train", "--dataset", "imagefolder", "--data-dir", str(tmp_path / "none"), "--runs-dir", str(runs)]) == 2
+    assert "imagefolder: no train/ folder" in capsys.readouterr().err
+    assert not runs.exists() or not any(p.is_dir() for p in runs.iterdir())  # nothing half-written

@@ -52,9 +52,11 @@ def test_the_table_has_every_corruption_and_severity_per_class(table, run_dir):
     classes = table[[f"class_{k}_err" for k in range(10)]].to_numpy()
     assert np.isin(classes, [0.0, 50.0, 100.0]).all()  # two images per class
     assert np.allclose(table["err"], classes.mean(axis=1))  # balanced: overall = mean over classes
-    meta = json.loads((run_dir / "corruption.json").read_text())
-    assert meta["n_images"] == N_IMAGES and meta["seed"] == 0 and meta["n_scored"] == N_IMAGES
-    assert corruption_source(run_dir) == "generated, CIFAR-10-C constants, 28 px"
+    (sidecar,) = run_dir.glob(f"corruption-n{N_IMAGES}-s0-*.key.json")
+    meta = json.loads(sidecar.read_text())
+    assert meta["settings"]["n_images"] == N_IMAGES and meta["settings"]["seed"] == 0 and meta["n_scored"] == N_IMAGES
+    assert "labelaug_core.evaluation.corruptions" in meta["code"]  # the generator's code is part of the key
+    assert corruption_source(run_dir, n_images=N_IMAGES) == "generated, CIFAR-10-C constants, 28 px"
     assert not list(run_dir.glob("*.tmp"))
 
 
@@ -78,8 +80,7 @@ def test_a_finished_table_is_read_not_recomputed(table, run_dir, cache, data_roo
     monkeypatch.setattr("labelaug_core.runs.store.load_model", fail)
     again = corruption_eval(run_dir, n_images=N_IMAGES, data_dir=data_root, cache_dir=cache, progress=False)
     pd.testing.assert_frame_equal(again, table)
-    with pytest.raises(ConfigError, match="made with n_images=20, seed=0; got n_images=40, seed=0 .delete it"):
-        corruption_eval(run_dir, n_images=40, data_dir=data_root, progress=False)
+    assert corruption_source(run_dir, n_images=40) == ""  # other settings: another table, not this one
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -96,7 +97,7 @@ def test_bad_arguments_are_one_line_errors(tmp_path, run_dir, data_root, kwargs,
         (fresh / f).write_bytes((run_dir / f).read_bytes())
     with pytest.raises(ConfigError, match=match) as info:
         corruption_eval(fresh, data_dir=data_root, device="cpu", workers=1, progress=False, **kwargs)
-    assert "\n" not in str(info.value) and not (fresh / "corruption.csv").exists()
+    assert "\n" not in str(info.value) and not list(fresh.glob("corruption*"))
 
 
 def _run(method: str, seed: int, clean: float, pgd: float) -> Run:

@@ -109,8 +109,8 @@ def test_cached_set_is_reused_and_a_damaged_file_is_regenerated(grey, tmp_path, 
     first, y = CE.corrupted_set("fmnist", grey, labels, "shot_noise", 2, cache_dir=tmp_path, workers=1)
     again, _ = CE.corrupted_set("fmnist", grey, labels, "shot_noise", 2, cache_dir=tmp_path, workers=1)
     assert len(calls) == 1 and np.array_equal(first, again) and np.array_equal(y, labels)
-    (path,) = (tmp_path / "fmnist").iterdir()  # one file, no temporary left behind
-    assert path.suffix == ".npz"
+    (path,) = (tmp_path / "fmnist").glob("*.npz")  # one file and its key sidecar, no temporary left behind
+    assert sorted(p.name for p in (tmp_path / "fmnist").iterdir()) == sorted([path.name, path.stem + ".key.json"])
 
     path.write_bytes(path.read_bytes()[:200])  # truncated
     regenerated, _ = CE.corrupted_set("fmnist", grey, labels, "shot_noise", 2, cache_dir=tmp_path, workers=1)

@@ -21,7 +21,7 @@ import labelaug_core.evaluation.imagenet as IE
 import labelaug_core.report.imagenet as IR
 import labelaug_core.runs.imagenet as IRun
 from labelaug_core.config import TrainConfig
-from labelaug_core.runs.corruptions import clean_images, corruption_eval
+from labelaug_core.runs.corruptions import clean_images, corruption_eval, corruption_source
 from labelaug_core.evaluation.corrupted_sets import imagenet_c_loader
 from labelaug_core.evaluation.corruptions import CORRUPTIONS
 from labelaug_core.errors import ConfigError
@@ -214,7 +214,7 @@ def test_imagenet_c_files_of_the_evaluated_images_give_their_clean_error(run_dir
     assert len(table) == 75 and (table["n"] == 12).all()
     assert np.allclose(table["err"], run.metrics["clean_err"])
     assert np.allclose(table[["class_0_err", "class_1_err", "class_2_err"]], run.per_class["clean_err"].to_numpy())
-    assert "ImageNet-C files" in json.loads((run_dir / "corruption.json").read_text())["source"]
+    assert "ImageNet-C files" in corruption_source(run_dir, n_images=0, data_dir=data_dir, imagenet_c_dir=root)
     # an evaluated image missing from ImageNet-C: one line naming the layout
     (root / "fog" / "2" / "n02099601" / val_name("00001112")).unlink()
     with pytest.raises(ConfigError, match=r"lacks 1 of 12 \(e.g. ILSVRC2012_val_00001112.JPEG\)"):

@@ -30,6 +30,7 @@ from labelaug_core.evaluation.corruptions import (
     validate,
 )
 from labelaug_core.evaluation.metrics import error_pct, per_class_error
+from labelaug_core.models import predict
 
 # The code that generates corrupted images (with everything it imports): labelaug_core.cache.
 GENERATOR_CODE = ("labelaug_core.evaluation.corruptions",)
@@ -103,7 +104,7 @@ def _predict(model, batches, device) -> tuple[np.ndarray, np.ndarray]:
     ys, preds = [], []
     try:
         for x, y in batches:
-            preds.append(model(x.to(device))[:, : model.num_classes].argmax(1).cpu())
+            preds.append(predict(model, x.to(device)).cpu())
             ys.append(torch.as_tensor(y).cpu())
     finally:
         model.train(was_training)

@@ -3,10 +3,10 @@
 """
 
 from labelaug_core.report.corruptions import (  # noqa: F401
-    table1_with_mce,
+    class_mce,
     mce_headline,
     method_tables,
-    class_mce,
+    table1_with_mce,
 )
 from labelaug_core.report.defences import (  # noqa: F401
     PEER_SETTING,
@@ -16,51 +16,51 @@ from labelaug_core.report.defences import (  # noqa: F401
 )
 from labelaug_core.report.figures import (  # noqa: F401
     PALETTE,
-    per_class_frame,
-    per_class_bars,
-    training_curves,
-    target_vector,
-    error_curve_plot,
+    adversarial_confusion_heatmaps,
     adversarial_grid,
-    corruption_heatmaps,
+    attack_ladder_lines,
     corruption_ce_bars,
     corruption_grid,
-    per_class_sorted,
-    factor_bars,
-    adversarial_confusion_heatmaps,
-    weight_norm_scatter,
-    attack_ladder_lines,
-    temperature_curves,
+    corruption_heatmaps,
     defence_class_lines,
+    error_curve_plot,
+    factor_bars,
+    per_class_bars,
+    per_class_frame,
+    per_class_sorted,
     show,
+    target_vector,
+    temperature_curves,
+    training_curves,
+    weight_norm_scatter,
 )
 from labelaug_core.report.imagenet import (  # noqa: F401
-    table2_with_real,
-    real_headline,
     figure1_panels,
+    real_headline,
+    table2_with_real,
 )
 from labelaug_core.report.tables import (  # noqa: F401
     METHOD_NAMES,
     PAPER_TABLE1,
     PAPER_TABLE2,
+    error_difference,
+    headline_changes,
+    method_means,
     relative_change,
     runs_table,
-    method_means,
     table1,
     table2,
-    headline_changes,
-    error_difference,
 )
 from labelaug_core.report.verdict import (  # noqa: F401
-    ladder_table,
-    gain_vulnerability,
-    verdict_table,
-    member_table,
     claim_verdict,
+    gain_vulnerability,
+    ladder_table,
+    member_table,
     verdict_sentence,
+    verdict_table,
 )
 from labelaug_core.report.widgets import (  # noqa: F401
-    png_bytes,
     FigureSlider,
+    png_bytes,
     slider_of_figures,
 )
