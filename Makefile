@@ -45,7 +45,7 @@ test: venv data node_modules/.package-lock.json chromium
 	$(BIN)/python -m pytest -q
 
 bench: venv data
-	$(BIN)/labelaug bench
+	OMP_NUM_THREADS=1 $(BIN)/labelaug bench
 
 clean:
 	rm -rf _build book/*.ipynb book/*.stamp.json book/_static_js runs
