@@ -66,8 +66,20 @@ def label_augmentation_loss(
     if class_weight is not None:
         weight = torch.cat([class_weight.to(logits.dtype), logits.new_ones(num_ops)])
     if delta == 0 or num_ops == 0 or not bool((op >= 0).any()):
+        # The targets are one-hot: the general formula below is then F.cross_entropy (same value,
+        # one fused kernel). tests/test_losses.py checks the two agree.
         return F.cross_entropy(logits, y, weight=weight)
-    targets = augmented_targets(y, op, num_classes, num_ops, delta)
+    return soft_cross_entropy(logits, augmented_targets(y, op, num_classes, num_ops, delta), y, class_weight)
+
+
+def soft_cross_entropy(
+    logits: torch.Tensor, targets: torch.Tensor, y: torch.Tensor, class_weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The general formula of :func:`label_augmentation_loss`: ``-sum(targets * log_softmax(logits))``
+    per example, averaged (weighted by ``class_weight[y]`` if given, as ``sum(w_y * l) / sum(w_y)``).
+
+    logits, targets: (B, K + M); y: (B,) class labels in [0, K); class_weight: (K,) or None.
+    """
     losses = -(targets.to(logits.dtype) * logits.log_softmax(dim=1)).sum(dim=1)
     if class_weight is None:
         return losses.mean()

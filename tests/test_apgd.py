@@ -9,8 +9,8 @@ from torch import nn
 
 from labelaug_core.attacks.apgd import apgd, checkpoints, dlr_loss, dlr_targeted_loss
 from labelaug_core.attacks.ensemble import ensemble_attack, ensemble_errors
-from labelaug_core.attacks.pgd import seeded_pgd
-from labelaug_core.attacks.pgd import pgd
+from labelaug_core.attacks.pgd import pgd, seeded_pgd
+from labelaug_core.attacks.threat import default_alpha
 from labelaug_core.data.readers import load_arrays
 from labelaug_core.errors import ConfigError
 from labelaug_core.models import predict
@@ -182,7 +182,7 @@ def test_clean_mistakes_are_returned_unchanged_and_fooling_points_kept(model, te
     # Every example the attack reports as fooled is misclassified at the returned point,
     # and APGD at 10 steps is at least as strong as PGD at 10 steps (up to 1% of the examples).
     torch.manual_seed(0)
-    pgd_acc = _robust_acc(model, pgd(model, x, y, EPS, 2.5 * EPS / 10, 10), y)
+    pgd_acc = _robust_acc(model, pgd(model, x, y, EPS, default_alpha(EPS, 10), 10), y)
     assert _robust_acc(model, x_adv, y) <= pgd_acc + 1.0
 
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from labelaug_core.attacks.pgd import fgsm, pgd
+from labelaug_core.attacks.pgd import attack_loss, fgsm, pgd
 from labelaug_core.errors import ConfigError
 from labelaug_core.models import predict
 
@@ -37,13 +37,41 @@ def test_fgsm_moves_every_free_pixel_by_eps(tiny_model):
     assert torch.allclose(moved[moved > 0], torch.tensor(0.1), atol=1e-6)
 
 
-def test_temperature_one_is_plain_pgd(tiny_model):
+class _Scaled(torch.nn.Module):
+    """``model``'s logits divided by ``t``: plain PGD on it is Temperature-PGD at T = t on ``model``."""
+
+    def __init__(self, model, t):
+        super().__init__()
+        self.model, self.t = model, t
+        self.num_classes, self.num_ops = model.num_classes, model.num_ops
+
+    def forward(self, x):
+        return self.model(x) / self.t
+
+
+@pytest.mark.parametrize("logits", ["classes", "all"])
+def test_attack_loss_is_the_cross_entropy_of_the_logits_over_t(logits):
+    g = torch.Generator().manual_seed(4)
+    z, y = 3 * torch.randn(8, 11, generator=g), torch.randint(0, 10, (8,), generator=g)
+    used = z[:, :10] if logits == "classes" else z
+    for t in (0.5, 1.0, 4.0):
+        by_hand = -(used / t).log_softmax(1).gather(1, y[:, None]).sum()
+        torch.testing.assert_close(attack_loss(z, y, 10, temperature=t, logits_used=logits), by_hand)
+    assert not torch.allclose(attack_loss(z, y, 10, temperature=4.0, logits_used=logits),
+                              attack_loss(z, y, 10, logits_used=logits))
+
+
+@pytest.mark.parametrize("t", [0.25, 4.0])
+def test_temperature_pgd_is_plain_pgd_on_the_logits_over_t(tiny_model, t):
+    # T = 1 skips the division, so "T = 1 is plain PGD" holds by construction; the claim with
+    # content is that T divides the logits and changes nothing else: Temperature-PGD at T on the
+    # model is plain PGD (T = 1) on the model's logits over T, step for step, start for start.
     x, y = _batch()
-    torch.manual_seed(5)
-    plain = pgd(tiny_model, x, y, 0.1, 0.025, 5)
-    torch.manual_seed(5)
-    tempered = pgd(tiny_model, x, y, 0.1, 0.025, 5, temperature=1.0)
-    torch.testing.assert_close(plain, tempered, rtol=0, atol=0)
+    tempered = pgd(tiny_model, x, y, 0.1, 0.025, 5, temperature=t, generator=torch.Generator().manual_seed(5))
+    plain_on_scaled = pgd(_Scaled(tiny_model, t), x, y, 0.1, 0.025, 5, generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(tempered, plain_on_scaled, rtol=0, atol=0)
+    plain = pgd(tiny_model, x, y, 0.1, 0.025, 5, temperature=1.0, generator=torch.Generator().manual_seed(5))
+    assert not torch.equal(tempered, plain)  # the temperature reached the loss
 
 
 @pytest.mark.parametrize("start_training", [True, False])

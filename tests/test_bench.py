@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from labelaug_core.attacks.pgd import pgd
+from labelaug_core.attacks.threat import default_alpha
 from labelaug_core.bench.workloads import EPS
 from labelaug_core.bench.run import run_benchmarks
 from labelaug_core.bench.timing import interleaved, pass_flops
@@ -72,9 +73,10 @@ def test_bf16_attack_finds_the_same_robust_error_as_fp32(trained_cnn, fmnist_tes
     eps = 0.05
     fast = copy.deepcopy(trained_cnn).to(memory_format=torch.channels_last)
     torch.manual_seed(0)
-    fp32_err = _err(trained_cnn, pgd(trained_cnn, x, y, eps, 2.5 * eps / 10, 10), y)
+    fp32_err = _err(trained_cnn, pgd(trained_cnn, x, y, eps, default_alpha(eps, 10), 10), y)
     torch.manual_seed(0)
-    x_bf16 = pgd(fast, x.contiguous(memory_format=torch.channels_last), y, eps, 2.5 * eps / 10, 10, precision="bf16")
+    x_bf16 = pgd(fast, x.contiguous(memory_format=torch.channels_last), y, eps, default_alpha(eps, 10), 10,
+                 precision="bf16")
     bf16_err = _err(trained_cnn, x_bf16, y)
     assert _err(trained_cnn, x, y) + 10 < fp32_err < 95, fp32_err  # informative: neither ~clean nor ~100%
     assert abs(bf16_err - fp32_err) <= 1.0, (fp32_err, bf16_err)

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from labelaug_core.attacks.pgd import fgsm, pgd
+from labelaug_core.attacks.threat import default_alpha, generator_for, predict
 from labelaug_core.evaluation.classwise import adversarial_flows, attack_ladder, classifier_weight_norms, success_rate, temperature_sweep, weight_norm_correlation
 
 
@@ -31,18 +32,42 @@ def test_success_rate_counts_only_correct_clean_images():
     assert success_rate(y, clean, adv) == pytest.approx(200 / 3)
 
 
-def test_temperature_one_equals_plain_pgd_and_ladder_is_consistent(trained_cnn, fmnist_test):
+class _Scaled(torch.nn.Module):
+    """``model``'s logits divided by ``t``: plain PGD on it is Temperature-PGD at T = t on ``model``."""
+
+    def __init__(self, model, t):
+        super().__init__()
+        self.model, self.t = model, t
+        self.num_classes, self.num_ops = model.num_classes, model.num_ops
+
+    def forward(self, x):
+        return self.model(x) / self.t
+
+
+def test_temperature_sweep_is_plain_pgd_on_the_logits_over_t_and_ladder_is_consistent(trained_cnn, fmnist_test):
+    # T = 1 skips the division inside the attack loss, so matching plain PGD there only checks the
+    # sweep's plumbing (step size, seeding). Each T != 1 goes through the division: its row must
+    # equal plain PGD, same start, on the model's logits over T, which differs from plain PGD.
     x, y = fmnist_test[0][:200], fmnist_test[1][:200]
-    sweep = temperature_sweep(trained_cnn, x, y, eps=0.05, steps=5, temperatures=[0.5, 1.0, 5.0])
-    torch.manual_seed(0)
-    plain = pgd(trained_cnn, x, y, 0.05, 2.5 * 0.05 / 5, 5)
-    with torch.no_grad():
-        clean, adv = trained_cnn(x)[:, :10].argmax(1), trained_cnn(plain)[:, :10].argmax(1)
-    assert sweep.set_index("temperature").loc[1.0, "success_%"] == pytest.approx(success_rate(y, clean, adv))
+    rng = torch.get_rng_state()
+    sweep = temperature_sweep(trained_cnn, x, y, eps=0.05, steps=5, temperatures=[0.5, 1.0, 5.0], batch_size=150)
+    assert torch.equal(torch.get_rng_state(), rng)  # random starts from a seeded generator, not the global RNG
+    clean = predict(trained_cnn, x)
+
+    def plain_success(model):
+        x_adv = pgd(model, x, y, 0.05, default_alpha(0.05, 5), 5, generator=generator_for(x, 0))
+        with torch.no_grad():
+            return success_rate(y, clean, predict(trained_cnn, x_adv))
+
+    rows = sweep.set_index("temperature")["success_%"]
+    assert rows[1.0] == pytest.approx(plain_success(trained_cnn))
+    for t in (0.5, 5.0):
+        assert rows[t] == pytest.approx(plain_success(_Scaled(trained_cnn, t)))
+    assert rows.nunique() > 1  # the temperature changes the attack
     names = [str(k) for k in range(10)]
     ladder = attack_ladder(trained_cnn, x, y, {
         "fgsm": lambda m, a, b: fgsm(m, a, b, 0.05),
-        "pgd10": lambda m, a, b: pgd(m, a, b, 0.05, 0.0125, 10),
+        "pgd10": lambda m, a, b: pgd(m, a, b, 0.05, default_alpha(0.05, 10), 10),
     }, names)
     np.testing.assert_allclose(ladder["fgsm_err"] - ladder["clean_err"], ladder["fgsm_gain"])
     assert ladder["pgd10_err"].mean() >= ladder["fgsm_err"].mean()

@@ -1,9 +1,12 @@
 """labelaug_core.data: finding and reading data sets, and deterministic, sharded, augmented batches."""
 from __future__ import annotations
 
+import gc
 import gzip
+import multiprocessing
 import os
 import pickle
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -389,6 +392,37 @@ def test_folder_batches_depend_only_on_seed_and_epoch(tmp_path):
     assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(first, again))
     other = _epoch(loader(0), 2)
     assert not all(torch.equal(a[0], b[0]) for a, b in zip(first, other))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_folder_loader_workers_stop_with_each_pass(tmp_path):
+    # A run on an image folder once printed "AssertionError: can only test a child process" after
+    # its result line: a persistent worker iterator survived inside the dropped loader's reference
+    # cycle, and a process forked later (here: by hand) ran its __del__ when it collected the cycle.
+    write_image_folder(tmp_path, {"train": {"a": 6, "b": 6}, "val": {"a": 1, "b": 1}}, size=(8, 8))
+    before = set(multiprocessing.active_children())
+    gc.disable()  # keep the dropped loader's cycle uncollected until the fork, as it may be in a run
+    try:
+        loader = make_loader("imagefolder", "train", 4, train=True, data_dir=str(tmp_path), num_workers=1)
+        assert len([y for _, y in loader]) == 3
+        assert set(multiprocessing.active_children()) == before  # a full pass: its worker has stopped
+        next(iter(loader))
+        assert set(multiprocessing.active_children()) == before  # a pass left after one batch: too
+        del loader
+        pid = os.fork()
+        if pid == 0:  # the child: report whether collecting the garbage raised anything
+            code = 1
+            try:
+                raised = []
+                sys.unraisablehook = raised.append
+                gc.collect()
+                code = 2 if raised else 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        gc.enable()
+    assert os.waitstatus_to_exitcode(status) == 0, "collecting the dropped loader in a forked process raised"
 
 
 @pytest.mark.parametrize("layout, message", [

@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from labelaug_core.errors import ConfigError
-from labelaug_core.losses import augmented_targets, label_augmentation_loss
+from labelaug_core.losses import augmented_targets, label_augmentation_loss, soft_cross_entropy
 
 K, M = 10, 2
 
@@ -32,12 +32,34 @@ def test_targets_sum_to_one_and_are_non_negative(delta):
 
 
 def test_delta_zero_is_cross_entropy_over_all_outputs():
+    # label_augmentation_loss returns F.cross_entropy early at delta = 0, so calling it proves
+    # nothing about the paper's formula there. The claim is about the formula: at delta = 0 its
+    # targets are the one-hot class over all K + M outputs, and the soft cross-entropy on them
+    # (soft_cross_entropy, the general path, no early return) is the cross-entropy.
     g = torch.Generator().manual_seed(2)
     logits = torch.randn(32, K + M, generator=g)
     y = torch.randint(0, K, (32,), generator=g)
-    op = torch.zeros(32, dtype=torch.long)
-    loss = label_augmentation_loss(logits, y, op, K, M, delta=0.0)
-    torch.testing.assert_close(loss, F.cross_entropy(logits, y))
+    op = torch.randint(0, M, (32,), generator=g)  # every image transformed: only delta makes it CE
+    targets = augmented_targets(y, op, K, M, delta=0.0)
+    torch.testing.assert_close(targets, F.one_hot(y, K + M).float())
+    by_hand = -logits.log_softmax(1).gather(1, y[:, None]).mean()  # over all K + M, not the first K
+    assert not torch.allclose(by_hand, F.cross_entropy(logits[:, :K], y))
+    torch.testing.assert_close(soft_cross_entropy(logits, targets, y), by_hand)
+    weight = torch.linspace(0.5, 2.0, K)
+    torch.testing.assert_close(soft_cross_entropy(logits, targets, y, weight),
+                               F.cross_entropy(logits, y, weight=torch.cat([weight, torch.ones(M)])))
+    # The shortcut agrees with the formula and continues it: the loss is linear in delta, with slope
+    # mean(log p_y - log p_op) by hand, and the line through the general path's values at
+    # delta = 0.1 and 0.5 meets the early return's value at delta = 0.
+    at_zero = label_augmentation_loss(logits, y, op, K, M, delta=0.0)
+    torch.testing.assert_close(at_zero, by_hand)
+    log_p = logits.log_softmax(1)
+    slope = (log_p.gather(1, y[:, None]) - log_p.gather(1, (K + op)[:, None])).mean()
+    assert abs(float(slope)) > 0.01
+    for delta in (1e-6, 0.1, 0.5):
+        torch.testing.assert_close(label_augmentation_loss(logits, y, op, K, M, delta), at_zero + delta * slope)
+    low, high = (label_augmentation_loss(logits, y, op, K, M, d) for d in (0.1, 0.5))
+    torch.testing.assert_close(low - 0.1 * (high - low) / 0.4, at_zero)
 
 
 def test_no_ops_is_plain_cross_entropy():

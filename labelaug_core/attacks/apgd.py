@@ -9,7 +9,7 @@ the model. APGD-CE maximises the cross-entropy; APGD-T maximises the targeted
 difference-of-logits-ratio (DLR) loss towards each of the ``n_target_classes`` classes the
 clean logits rank highest after the label.
 
-Threat model as in :mod:`labelaug_core.attacks`: images and ``eps`` on the [0, 1] pixel
+Threat model as in :mod:`labelaug_core.attacks.threat`: images and ``eps`` on the [0, 1] pixel
 scale, the loss on the first K logits (``logits="classes"``) or on all K + M
 (``logits="all"``); an example is fooled when the argmax of its first K logits is not its
 label. Attacks run the model in eval mode with frozen parameters and restore both.
@@ -22,7 +22,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from labelaug_core.attacks.threat import LOGITS, NORMS, attack_mode
+from labelaug_core.attacks.threat import (
+    attack_mode,
+    attacked_logits,
+    check_logits,
+    check_norm,
+    generator_for,
+    l2_norm,
+    per_example,
+    project,
+)
 from labelaug_core.errors import ConfigError
 
 LOSSES = ("ce", "dlr", "dlr-targeted")
@@ -73,55 +82,39 @@ def checkpoints(steps: int) -> list[int]:
     return points
 
 
-def _view(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    return v.view(-1, *([1] * (like.dim() - 1)))
-
-
-def _l2(v: torch.Tensor) -> torch.Tensor:
-    return _view(v.flatten(1).norm(dim=1), v)
-
-
-def _project(x_new: torch.Tensor, x: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
-    if norm == "linf":
-        return torch.minimum(torch.maximum(x_new, x - eps), x + eps).clamp(0, 1)
-    delta = x_new - x
-    delta = delta * torch.clamp(eps / (_l2(delta) + 1e-12), max=1.0)
-    return (x + delta).clamp(0, 1)
-
-
 def _losses(model, x_adv, y, loss, target, logits):
     """Per-example loss (B,), its input gradient and which examples are fooled."""
     x_adv = x_adv.detach().requires_grad_(True)
     with torch.enable_grad():
         out = model(x_adv)
-        z = out[:, : model.num_classes] if logits == "classes" else out
+        z = attacked_logits(out, model.num_classes, logits)
         if loss == "ce":
-            per_example = F.cross_entropy(z.to(torch.promote_types(z.dtype, torch.float32)), y, reduction="none")
+            values = F.cross_entropy(z.to(torch.promote_types(z.dtype, torch.float32)), y, reduction="none")
         elif loss == "dlr":
-            per_example = dlr_loss(z, y)
+            values = dlr_loss(z, y)
         else:
-            per_example = dlr_targeted_loss(z, y, target)
+            values = dlr_targeted_loss(z, y, target)
     # Summed so that each example's gradient is its own loss's gradient.
-    (grad,) = torch.autograd.grad(per_example.sum(), x_adv)
+    (grad,) = torch.autograd.grad(values.sum(), x_adv)
     fooled = out[:, : model.num_classes].argmax(1) != y
-    return per_example.detach(), grad.detach(), fooled.detach()
+    return values.detach(), grad.detach(), fooled.detach()
 
 
 def _apgd_run(model, x, y, eps, steps, loss, target, norm, logits, rho, generator):
     """One APGD run from a random start. Returns (x_fooling, fooled, x_best, loss_best)."""
     if norm == "linf":
         t = 2 * torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) - 1
-        t = t / _view(t.flatten(1).abs().amax(1), t)
+        t = t / per_example(t.flatten(1).abs().amax(1), t)
     else:
         t = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        t = t / (_l2(t) + 1e-12)
+        t = t / (l2_norm(t) + 1e-12)
     x_adv = (x + eps * t).clamp(0, 1)
 
     current, grad, fooled = _losses(model, x_adv, y, loss, target, logits)
     x_fooling = x_adv.clone()
     x_best, loss_best, grad_best = x_adv.clone(), current.clone(), grad.clone()
     history = [current]  # loss at x^(0), x^(1), ...: the oscillation test counts its rises
-    step = _view(torch.full((len(x),), 2.0 * eps, device=x.device, dtype=x.dtype), x)
+    step = per_example(torch.full((len(x),), 2.0 * eps, device=x.device, dtype=x.dtype), x)
     x_old = x_adv.clone()
     checks, last_check = set(checkpoints(steps)), 0
     best_at_last_check = loss_best.clone()
@@ -129,9 +122,9 @@ def _apgd_run(model, x, y, eps, steps, loss, target, norm, logits, rho, generato
 
     for i in range(steps):
         momentum = 0.75 if i > 0 else 1.0
-        direction = grad.sign() if norm == "linf" else grad / (_l2(grad) + 1e-12)
-        z = _project(x_adv + step * direction, x, eps, norm)
-        x_new = _project(x_adv + momentum * (z - x_adv) + (1 - momentum) * (x_adv - x_old), x, eps, norm)
+        direction = grad.sign() if norm == "linf" else grad / (l2_norm(grad) + 1e-12)
+        z = project(x_adv + step * direction, x, eps, norm)
+        x_new = project(x_adv + momentum * (z - x_adv) + (1 - momentum) * (x_adv - x_old), x, eps, norm)
         x_old, x_adv = x_adv, x_new
 
         current, grad, now_fooled = _losses(model, x_adv, y, loss, target, logits)
@@ -162,12 +155,10 @@ def _validate_apgd(model, eps, steps, loss, norm, restarts, n_target_classes, lo
         raise ConfigError(f"steps must be >= 1; got {steps}")
     if loss not in LOSSES:
         raise ConfigError(f"loss must be one of {', '.join(LOSSES)}; got {loss!r}")
-    if norm not in NORMS:
-        raise ConfigError(f"norm must be one of {', '.join(NORMS)}; got {norm!r}")
+    check_norm(norm)
     if restarts < 1:
         raise ConfigError(f"restarts must be >= 1; got {restarts}")
-    if logits not in LOGITS:
-        raise ConfigError(f"logits must be one of {', '.join(LOGITS)}; got {logits!r}")
+    check_logits(logits)
     if not 0 < rho < 1:
         raise ConfigError(f"rho must be in (0, 1); got {rho}")
     k = model.num_classes
@@ -223,7 +214,7 @@ def apgd(
     x, y = x.detach(), y.detach()
     if eps == 0:
         return x.clone()
-    generator = torch.Generator(device=x.device).manual_seed(seed)
+    generator = generator_for(x, seed)
     with attack_mode(model):
         with torch.no_grad():
             clean = model(x)[:, : model.num_classes].float()

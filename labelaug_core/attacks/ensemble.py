@@ -12,9 +12,9 @@ import re
 import torch
 from torch import nn
 
-from labelaug_core.attacks.apgd import _view, apgd
+from labelaug_core.attacks.apgd import apgd
 from labelaug_core.attacks.pgd import seeded_pgd
-from labelaug_core.attacks.threat import attack_mode
+from labelaug_core.attacks.threat import attack_mode, per_example, predict
 from labelaug_core.errors import ConfigError
 
 DEFAULT_ENSEMBLE = ("pgd-40", "pgd-40-restarts", "apgd-ce", "apgd-t")
@@ -64,7 +64,7 @@ def ensemble_attack(
     Args:
         model, x, y, eps, norm, logits: as :func:`apgd`.
         attacks: members, in order: ``"pgd-<steps>"`` (PGD with one random start and
-            ``alpha = 2.5 * eps / steps``), ``"pgd-<steps>-restarts"`` (same, ``pgd_restarts``
+            ``alpha = default_alpha(eps, steps)``), ``"pgd-<steps>-restarts"`` (same, ``pgd_restarts``
             starts), ``"apgd-ce"``, ``"apgd-dlr"``, ``"apgd-t"`` (``apgd_steps`` steps; APGD-T
             with ``min(n_target_classes, K - 1)`` targets).
         cascade: attack with each member only the examples no earlier member fooled
@@ -95,7 +95,7 @@ def ensemble_attack(
         _parse_member(name)
     x, y = x.detach(), y.detach()
     with attack_mode(model), torch.no_grad():
-        clean_wrong = model(x)[:, : model.num_classes].argmax(1) != y
+        clean_wrong = predict(model, x) != y
     fooled_by = {"clean": clean_wrong.clone()}
     x_worst, first = x.clone(), None
     done = clean_wrong.clone()
@@ -105,11 +105,11 @@ def ensemble_attack(
         if idx.numel() > 0:
             adv = _run_member(model, x[idx], y[idx], eps, name, norm, logits, apgd_steps, pgd_restarts, n_target_classes, seed)
             with attack_mode(model), torch.no_grad():
-                wrong[idx] = model(adv)[:, : model.num_classes].argmax(1) != y[idx]
+                wrong[idx] = predict(model, adv) != y[idx]
             if first is None:
                 first = x.clone()
                 first[idx] = adv
-            x_worst[idx] = torch.where(_view(wrong[idx] & ~done[idx], adv), adv, x_worst[idx])
+            x_worst[idx] = torch.where(per_example(wrong[idx] & ~done[idx], adv), adv, x_worst[idx])
         done |= wrong
         fooled_by[name] = wrong | clean_wrong
     if first is not None:

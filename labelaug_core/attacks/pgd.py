@@ -20,14 +20,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from labelaug_core.attacks.threat import (
-    LOGITS,
-    NORMS,
     PRECISIONS,
     _autocast,
-    _l2_norm,
     attack_mode,
+    attacked_logits,
+    check_logits,
+    check_norm,
     default_alpha,
     generator_for,
+    l2_norm,
+    per_example,
     predict,
     project,
 )
@@ -41,7 +43,7 @@ def attack_loss(
 
     Summed, not averaged, so each example's input gradient does not shrink with the batch size.
     """
-    z = logits[:, :num_classes] if logits_used == "classes" else logits
+    z = attacked_logits(logits, num_classes, logits_used)
     if temperature != 1.0:
         z = z / temperature
     return F.cross_entropy(z.float(), y, reduction="sum")
@@ -54,14 +56,12 @@ def _validate(eps: float, alpha: float, steps: int, norm: str, restarts: int, te
         raise ConfigError(f"alpha must be > 0 (pixel units) when eps > 0; got {alpha}")
     if steps < 1:
         raise ConfigError(f"steps must be >= 1; got {steps}")
-    if norm not in NORMS:
-        raise ConfigError(f"norm must be one of {', '.join(NORMS)}; got {norm!r}")
+    check_norm(norm)
     if restarts < 1:
         raise ConfigError(f"restarts must be >= 1; got {restarts}")
     if temperature <= 0:
         raise ConfigError(f"temperature must be > 0; got {temperature}")
-    if logits not in LOGITS:
-        raise ConfigError(f"logits must be one of {', '.join(LOGITS)}; got {logits!r}")
+    check_logits(logits)
     if precision not in PRECISIONS:
         raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
 
@@ -71,8 +71,8 @@ def _random_start(x: torch.Tensor, eps: float, norm: str, generator: torch.Gener
         noise = torch.empty_like(x).uniform_(-eps, eps, generator=generator)
     else:
         direction = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        radius = eps * torch.rand(x.shape[0], *([1] * (x.dim() - 1)), generator=generator, device=x.device, dtype=x.dtype)
-        noise = direction / (_l2_norm(direction) + 1e-12) * radius
+        radius = eps * per_example(torch.rand(len(x), generator=generator, device=x.device, dtype=x.dtype), x)
+        noise = direction / (l2_norm(direction) + 1e-12) * radius
     return (x + noise).clamp(0, 1)
 
 
@@ -90,7 +90,7 @@ def _pgd_once(model, x, y, eps, alpha, steps, norm, random_start, temperature, l
                 # add(alpha=) fuses the scaling into the add: one kernel fewer per step, same bits.
                 x_adv = torch.clamp(torch.add(x_adv, grad.sign(), alpha=alpha), lower, upper)
             else:
-                x_adv = project(x_adv + alpha * grad / (_l2_norm(grad) + 1e-12), x, eps, norm)
+                x_adv = project(x_adv + alpha * grad / (l2_norm(grad) + 1e-12), x, eps, norm)
     return x_adv.detach()
 
 
@@ -143,7 +143,7 @@ def pgd(
             candidate = _pgd_once(model, x, y, eps, alpha, steps, norm, random_start, temperature, logits, precision, generator)
             with torch.no_grad():
                 candidate_fools = predict(model, candidate) != y
-            best = torch.where(fooled.view(-1, *([1] * (x.dim() - 1))), best, candidate)
+            best = torch.where(per_example(fooled, x), best, candidate)
             fooled = fooled | candidate_fools
         return best
 
@@ -163,9 +163,9 @@ def seeded_pgd(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int, *,
     norm: str = "linf", restarts: int = 1, logits: str = "classes", seed: int = 0,
 ) -> torch.Tensor:
-    """:func:`pgd` with ``alpha = 2.5 * eps / steps`` and its random starts drawn from a generator
-    seeded with ``seed`` (the global RNG is neither used nor changed). Shapes and ranges as
-    :func:`pgd`; eps = 0 returns ``x``."""
+    """:func:`pgd` with ``alpha = default_alpha(eps, steps)`` (``2.5 * eps / steps``) and its random
+    starts drawn from a generator seeded with ``seed`` (the global RNG is neither used nor changed).
+    Shapes and ranges as :func:`pgd`; eps = 0 returns ``x``."""
     if eps == 0:
         return x.detach().clone()
     return pgd(model, x, y, eps, default_alpha(eps, steps), steps, norm=norm, restarts=restarts, logits=logits,

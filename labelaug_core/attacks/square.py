@@ -4,8 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from labelaug_core.attacks.threat import NORMS, attack_mode
-from labelaug_core.errors import ConfigError
+from labelaug_core.attacks.threat import attack_mode, check_norm
 
 
 class _ClassLogits(nn.Module):
@@ -29,8 +28,7 @@ def square_attack(
     x: (B, C, H, W) in [0, 1]; returns x_adv in [0, 1] within ``eps``. The global random
     state is left as it was (torchattacks reseeds it).
     """
-    if norm not in NORMS:
-        raise ConfigError(f"norm must be one of {', '.join(NORMS)}; got {norm!r}")
+    check_norm(norm)
     try:
         import torchattacks
     except ModuleNotFoundError as exc:  # installed with --no-deps: it pins an old requests

@@ -13,11 +13,30 @@ from typing import Iterator
 import torch
 from torch import nn
 
-from labelaug_core.models import predict  # noqa: F401  (the prediction: argmax of the first K logits)
 from labelaug_core.config import PRECISIONS  # noqa: F401  (fp32 | bf16: the attacks' arithmetic)
+from labelaug_core.errors import ConfigError
+from labelaug_core.models import predict  # noqa: F401  (the prediction: argmax of the first K logits)
 
 NORMS = ("linf", "l2")
 LOGITS = ("classes", "all")  # the attack loss on the first K logits, or on all K + M
+
+
+def check_norm(norm: str) -> None:
+    """Raise :class:`ConfigError` unless ``norm`` is one of :data:`NORMS`."""
+    if norm not in NORMS:
+        raise ConfigError(f"norm must be one of {', '.join(NORMS)}; got {norm!r}")
+
+
+def check_logits(logits: str) -> None:
+    """Raise :class:`ConfigError` unless ``logits`` is one of :data:`LOGITS`."""
+    if logits not in LOGITS:
+        raise ConfigError(f"logits must be one of {', '.join(LOGITS)}; got {logits!r}")
+
+
+def attacked_logits(out: torch.Tensor, num_classes: int, logits: str) -> torch.Tensor:
+    """The columns of the model's (B, K + M) output that the attack loss sees: the first K
+    (``logits="classes"``) or all K + M (``logits="all"``)."""
+    return out[:, :num_classes] if logits == "classes" else out
 
 
 @contextlib.contextmanager
@@ -42,9 +61,14 @@ def _autocast(x: torch.Tensor, precision: str):
     return contextlib.nullcontext()
 
 
-def _l2_norm(v: torch.Tensor) -> torch.Tensor:
+def per_example(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A (B,) per-example value viewed as (B, 1, ..., 1), to broadcast against ``like`` (B, C, H, W)."""
+    return v.view(-1, *([1] * (like.dim() - 1)))
+
+
+def l2_norm(v: torch.Tensor) -> torch.Tensor:
     """Per-example L2 norm, shaped (B, 1, 1, 1) for broadcasting."""
-    return v.flatten(1).norm(dim=1).view(-1, *([1] * (v.dim() - 1)))
+    return per_example(v.flatten(1).norm(dim=1), v)
 
 
 def default_alpha(eps: float, steps: int) -> float:
@@ -57,7 +81,7 @@ def project(x_new: torch.Tensor, x: torch.Tensor, eps: float, norm: str) -> torc
     if norm == "linf":
         return torch.minimum(torch.maximum(x_new, x - eps), x + eps).clamp(0, 1)
     delta = x_new - x
-    delta = delta * torch.clamp(eps / (_l2_norm(delta) + 1e-12), max=1.0)
+    delta = delta * torch.clamp(eps / (l2_norm(delta) + 1e-12), max=1.0)
     return (x + delta).clamp(0, 1)
 
 

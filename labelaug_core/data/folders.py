@@ -117,9 +117,13 @@ class FolderLoader(_Plan):
         if num_workers < 0:
             raise ConfigError(f"num_workers must be >= 0; got {num_workers}")
         self.samples, self.device = folder.samples, torch.device(device)
+        # Workers live for one pass only (not persistent): a persistent iterator outlives the pass
+        # inside this loader's reference cycle (loader -> DataLoader -> _Batches -> loader), and a
+        # process forked later (a DataLoader worker, a pool) that garbage-collects that cycle runs
+        # its __del__ and prints "AssertionError: can only test a child process".
         self._loader = torch.utils.data.DataLoader(
             _Examples(folder), batch_sampler=_Batches(self), num_workers=num_workers,
-            pin_memory=self.device.type == "cuda", persistent_workers=num_workers > 0,
+            pin_memory=self.device.type == "cuda", persistent_workers=False,
         )
 
     def paths(self) -> list[str]:
@@ -127,5 +131,11 @@ class FolderLoader(_Plan):
         return [self.samples[i][0] for i in self.epoch_indices().tolist()]
 
     def __iter__(self):
-        for x, y in self._loader:
-            yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        batches = iter(self._loader)
+        try:
+            for x, y in batches:
+                yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        finally:  # a pass left early (break, an exception) stops its workers now, in this process
+            shutdown = getattr(batches, "_shutdown_workers", None)
+            if shutdown is not None:
+                shutdown()

@@ -28,7 +28,7 @@ from torch import nn
 from labelaug_core.attacks.ensemble import DEFAULT_ENSEMBLE, ensemble_attack
 from labelaug_core.attacks.pgd import seeded_pgd
 from labelaug_core.attacks.square import square_attack
-from labelaug_core.attacks.threat import attack_mode
+from labelaug_core.attacks.threat import attack_mode, predict
 from labelaug_core.errors import ConfigError
 
 PROBABILITY_TOL = 1e-5  # a row within this of the simplex looks like softmax output
@@ -51,7 +51,7 @@ class CheckResult:
 def _err(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, torch.Tensor]:
     """Error (percent) and the (B,) bool mask of misclassified examples."""
     with attack_mode(model), torch.no_grad():
-        wrong = model(x)[:, : model.num_classes].argmax(1) != y
+        wrong = predict(model, x) != y
     return 100.0 * float(wrong.float().mean()), wrong
 
 
@@ -125,7 +125,7 @@ def check_more_steps(
     step_counts: tuple[int, ...] = (10, 40, 100), norm: str = "linf", logits: str = "classes",
     tolerance_examples: int = 2, seed: int = 0,
 ) -> CheckResult:
-    """More PGD steps must never lower the error (same random start, ``alpha = 2.5 eps / steps``).
+    """More PGD steps must never lower the error (same random start, ``alpha = default_alpha(eps, steps)``).
 
     value: the largest drop in error (percentage points) from one step count to the next
     larger one, 0 if the error never falls. Passes within ``tolerance_examples`` examples.

@@ -19,6 +19,8 @@ from scipy import stats
 from torch import nn
 
 from labelaug_core.attacks.pgd import pgd
+from labelaug_core.attacks.threat import default_alpha, generator_for, predict
+from labelaug_core.errors import ConfigError
 from labelaug_core.evaluation.metrics import confusion_matrix, per_class_error
 
 
@@ -64,8 +66,10 @@ def attack_ladder(
     ``<name>_err`` and ``<name>_gain`` columns (gain of the first rung is over clean error).
     """
     k = len(class_names)
+    if k != model.num_classes:
+        raise ConfigError(f"class_names must name the model's {model.num_classes} classes; got {k}")
     with torch.no_grad():
-        clean = torch.cat([model(x[i:i + batch_size])[:, :k].argmax(1) for i in range(0, len(x), batch_size)])
+        clean = torch.cat([predict(model, x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
     y_np = y.cpu().numpy()
     table = pd.DataFrame({"class": class_names, "clean_err": per_class_error(y_np, clean.cpu().numpy(), k)})
     previous = "clean_err"
@@ -74,7 +78,7 @@ def attack_ladder(
         for i in range(0, len(x), batch_size):
             xa = attack(model, x[i:i + batch_size], y[i:i + batch_size])
             with torch.no_grad():
-                preds.append(model(xa)[:, :k].argmax(1))
+                preds.append(predict(model, xa))
         table[f"{name}_err"] = per_class_error(y_np, torch.cat(preds).cpu().numpy(), k)
         table[f"{name}_gain"] = table[f"{name}_err"] - table[previous]
         previous = f"{name}_err"
@@ -93,20 +97,22 @@ def temperature_sweep(
 ) -> pd.DataFrame:
     """Temperature-PGD success rate (%), overall and per class, for each T (T = 1 is plain PGD).
 
-    Every T uses the same eps, steps, step size (2.5 * eps / steps) and random starts (reseeded).
+    Every T uses the same eps, steps, step size (``default_alpha(eps, steps)``) and random starts:
+    drawn from a generator seeded with ``seed``, afresh for each T (the global RNG is not used).
     Returns one row per T: ``temperature``, ``success_%`` and ``class_<k>_success_%``.
     """
     k = model.num_classes
     with torch.no_grad():
-        clean = torch.cat([model(x[i:i + batch_size])[:, :k].argmax(1) for i in range(0, len(x), batch_size)])
+        clean = torch.cat([predict(model, x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
     rows = []
     for t in temperatures:
-        torch.manual_seed(seed)
+        generator = generator_for(x, seed)
         adv = []
         for i in range(0, len(x), batch_size):
-            xa = pgd(model, x[i:i + batch_size], y[i:i + batch_size], eps, 2.5 * eps / steps, steps, temperature=float(t))
+            xa = pgd(model, x[i:i + batch_size], y[i:i + batch_size], eps, default_alpha(eps, steps), steps,
+                     temperature=float(t), generator=generator)
             with torch.no_grad():
-                adv.append(model(xa)[:, :k].argmax(1))
+                adv.append(predict(model, xa))
         adv_pred = torch.cat(adv)
         row = {"temperature": float(t), "success_%": success_rate(y, clean, adv_pred)}
         for c in range(k):

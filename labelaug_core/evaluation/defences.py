@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from labelaug_core.attacks.pgd import seeded_pgd
+from labelaug_core.attacks.threat import predict
 from labelaug_core.errors import ConfigError
 from labelaug_core.evaluation.metrics import per_class_error
 
@@ -16,7 +17,7 @@ def class_robustness(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: fl
                      seed: int = 0, batch_size: int = 500) -> pd.DataFrame:
     """Per-class clean and PGD-``steps`` accuracy (%) of ``model`` on (x, y).
 
-    x: (N, C, H, W) in [0, 1]; y: (N,) int64. PGD: L-inf ``eps``, ``alpha = 2.5 eps / steps``, one
+    x: (N, C, H, W) in [0, 1]; y: (N,) int64. PGD: L-inf ``eps``, ``alpha = default_alpha(eps, steps)``, one
     random start drawn from ``seed``, loss on the first K logits. One row per class: ``class``,
     ``n``, ``clean_acc``, ``robust_acc`` (NaN for a class absent from y).
     """
@@ -26,8 +27,8 @@ def class_robustness(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: fl
         xb, yb = x[i:i + batch_size], y[i:i + batch_size]
         x_adv = seeded_pgd(model, xb, yb, eps, steps, seed=seed)
         with torch.no_grad():
-            clean.append(model(xb)[:, :k].argmax(1).cpu())
-            robust.append(model(x_adv)[:, :k].argmax(1).cpu())
+            clean.append(predict(model, xb).cpu())
+            robust.append(predict(model, x_adv).cpu())
     y_np = y.cpu().numpy()
     return pd.DataFrame({
         "class": range(k), "n": np.bincount(y_np, minlength=k),

@@ -45,6 +45,7 @@ from tqdm.auto import tqdm
 
 from labelaug_core.errors import ConfigError
 from labelaug_core.evaluation.metrics import class_stats
+from labelaug_core.models import predict
 
 N_VAL = 50_000
 
@@ -160,7 +161,7 @@ def model_predictions(model, loader, class_names, *, progress: bool = False) -> 
     was_training = model.training
     model.eval()
     try:
-        preds = [model(x)[:, : model.num_classes].argmax(1).cpu() for x, _ in tqdm(loader, disable=not progress)]
+        preds = [predict(model, x).cpu() for x, _ in tqdm(loader, disable=not progress)]
     finally:
         model.train(was_training)
     return predictions_frame(paths, y, torch.cat(preds).numpy(), class_names, model.num_classes)

@@ -45,7 +45,8 @@ def predict_all(
 ) -> Predictions:
     """Clean, FGSM and PGD-``eval_steps`` predictions of ``model`` on every batch of ``loader``.
 
-    PGD uses ``alpha = 2.5 * eps / eval_steps`` unless given, one random start, L-inf, fp32.
+    PGD uses ``alpha = default_alpha(eps, eval_steps)`` (2.5 * eps / eval_steps) unless given, one random
+    start, L-inf, fp32.
     ``attack_limit`` > 0 attacks only the first that many examples (clean error uses all).
     PGD's random starts are drawn from a generator seeded with ``seed`` (never the global RNG).
     """
@@ -127,21 +128,21 @@ def error_curve(
     """PGD error (percent) of ``model`` on (x, y) as eps varies (at ``steps``) or as steps vary (at ``eps``).
 
     x: (N, C, H, W) in [0, 1]; y: (N,). FGSM error is included for each point of the eps sweep.
-    Returns rows ``{"eps", "steps", "pgd_err", "fgsm_err"}``; alpha = 2.5 * eps / steps.
+    Returns rows ``{"eps", "steps", "pgd_err", "fgsm_err"}``; alpha = default_alpha(eps, steps).
     """
     rows = []
     points = [(e, steps) for e in eps_values] + [(eps, s) for s in steps_values]
     for e, s in points:
         with torch.no_grad():
-            clean = model(x)[:, : model.num_classes].argmax(1)
+            clean = predict(model, x)
         if e == 0:
             pgd_pred = fgsm_pred = clean
         else:
-            x_pgd = pgd(model, x, y, e, 2.5 * e / s, s)
+            x_pgd = pgd(model, x, y, e, default_alpha(e, s), s)
             x_fgsm = fgsm(model, x, y, e)
             with torch.no_grad():
-                pgd_pred = model(x_pgd)[:, : model.num_classes].argmax(1)
-                fgsm_pred = model(x_fgsm)[:, : model.num_classes].argmax(1)
+                pgd_pred = predict(model, x_pgd)
+                fgsm_pred = predict(model, x_fgsm)
         rows.append({
             "eps": float(e), "steps": int(s),
             "pgd_err": 100.0 * (pgd_pred != y).float().mean().item(),

@@ -1,7 +1,7 @@
 """An evaluation strong enough to trust: a ladder of attacks on the same examples.
 
 Rungs, weakest to strongest: ``clean``, ``fgsm``, ``pgd-10``, ``pgd-40`` (one random start,
-``alpha = 2.5 eps / steps``) and ``ensemble``, the per-example worst case of PGD-40, PGD-40
+``alpha = default_alpha(eps, steps)``) and ``ensemble``, the per-example worst case of PGD-40, PGD-40
 with restarts, APGD-CE and APGD-T (targeted DLR) via
 :func:`labelaug_core.attacks.ensemble.ensemble_attack`. Per-example results are kept, so two
 models evaluated on the same images can be compared pairwise.
@@ -20,7 +20,7 @@ import torch
 
 from labelaug_core.attacks.ensemble import DEFAULT_ENSEMBLE, ensemble_attack
 from labelaug_core.attacks.pgd import fgsm, seeded_pgd
-from labelaug_core.attacks.threat import LOGITS
+from labelaug_core.attacks.threat import check_logits, predict
 from labelaug_core.cache import write_bytes_atomic, write_json_atomic
 from labelaug_core.errors import ConfigError
 from labelaug_core.evaluation.metrics import per_class_error
@@ -72,7 +72,7 @@ class StrongEval:
 
 def _wrong(model, x_adv: torch.Tensor, y: torch.Tensor) -> np.ndarray:
     with torch.no_grad():
-        return (model(x_adv)[:, : model.num_classes].argmax(1) != y).cpu().numpy()
+        return (predict(model, x_adv) != y).cpu().numpy()
 
 
 def strong_eval(
@@ -102,29 +102,27 @@ def strong_eval(
         seed: seeds every attack's random start. batch_size: images attacked at once.
         settings: extra entries recorded in ``StrongEval.settings`` (e.g. the run id).
     """
-    if logits not in LOGITS:
-        raise ConfigError(f"logits must be one of {', '.join(LOGITS)}; got {logits!r}")
+    check_logits(logits)
     if eps <= 0:
         raise ConfigError(f"eps must be > 0 (pixel units); got {eps}")
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1; got {batch_size}")
     started = time.perf_counter()
-    k = model.num_classes
     parts: dict[str, list[torch.Tensor]] = {}
     preds = []
     for i in range(0, len(x), batch_size):
         xb, yb = x[i:i + batch_size], y[i:i + batch_size]
         with torch.no_grad():
-            out = {"clean": model(xb)[:, :k].argmax(1) != yb}
+            out = {"clean": predict(model, xb) != yb}
         for name, x_adv in (("fgsm", fgsm(model, xb, yb, eps, logits=logits)),
                             ("pgd-10", seeded_pgd(model, xb, yb, eps, 10, logits=logits, seed=seed))):
             with torch.no_grad():
-                out[name] = model(x_adv)[:, :k].argmax(1) != yb
+                out[name] = predict(model, x_adv) != yb
         x_worst, fooled_by = ensemble_attack(
             model, xb, yb, eps, attacks=attacks, logits=logits, apgd_steps=apgd_steps, pgd_restarts=pgd_restarts,
             n_target_classes=n_target_classes, cascade=True, seed=seed)
         with torch.no_grad():
-            preds.append(model(x_worst)[:, :k].argmax(1).cpu())
+            preds.append(predict(model, x_worst).cpu())
         if attacks[0] == "pgd-40":  # the first member attacks every example: its entry is PGD-40's own error
             out["pgd-40"] = fooled_by["pgd-40"]
         out["ensemble"] = torch.stack(list(fooled_by.values())).any(0)
