@@ -106,8 +106,27 @@ def test_every_profile_gives_every_chapter_valid_parameters(profile):
         params = notebook_parameters(plan, name, declared, REPO / "runs", None)
         assert set(params) <= declared
         assert all(params[k] == v for k, v in plan.notebook_parameters.get(name, {}).items())
-        if "runs_dir" in declared:  # a chapter that reads runs gets every training setting
-            assert all(params[k] == v for k, v in plan.settings.items()) and params["seeds"] == plan.seeds
+        if "runs_dir" in declared:  # a chapter that reads runs gets every training setting, as one dict
+            assert params["settings"] == plan.settings and params["seeds"] == plan.seeds
+        assert not set(declared) & set(plan.settings)  # no settings field is a parameter of its own
+
+
+def test_notebook_defaults_are_the_smoke_profiles_parameters():
+    """Opened by hand after `labelaug book --profile smoke`, a chapter reads the smoke runs: its
+    parameters cell defaults to what the smoke plan passes (paths aside)."""
+    import ast
+
+    import papermill
+
+    plan = load_plan("smoke", REPO)
+    for name in plan.chapters:
+        declared = papermill.inspect_notebook(str(REPO / "notebooks" / f"{name}.ipynb"))
+        defaults = {k: ast.literal_eval(p["default"]) for k, p in declared.items()}
+        passed = notebook_parameters(plan, name, set(declared), REPO / "runs", None)
+        for key in set(passed) - {"runs_dir", "data_dir", "results_dir"}:
+            assert defaults[key] == passed[key], f"notebooks/{name}.ipynb: {key} = {defaults[key]!r}, smoke passes {passed[key]!r}"
+        if "runs_dir" in declared:
+            assert defaults["settings"] == plan.settings
 
 
 def test_profiles_needed_by_the_makefile_and_issue_exist():
@@ -157,11 +176,36 @@ def test_notebook_parameters_are_checked_against_the_parameters_cell(tmp_path):
     mini_book(tmp_path, plan, {"01_a": ("x = 1",), "02_b": ("y = 1",)})
     loaded = load_plan("mini", tmp_path)
     assert notebook_parameters(loaded, "01_a", {"x", "profile"}, tmp_path / "runs", None) == {"x": 2, "profile": "mini"}
+    # The plan's settings travel as one dict `settings`, beside the common parameters.
+    params = notebook_parameters(loaded, "01_a", {"x", "settings", "seeds", "runs_dir"}, tmp_path / "runs", None)
+    assert params == {"x": 2, "settings": {"dataset": "fashion-mnist", "epochs": 1}, "seeds": [0],
+                      "runs_dir": str(tmp_path / "runs")}
+    params["settings"]["epochs"] = 5  # a copy: the plan is not changed through it
+    assert loaded.settings["epochs"] == 1
     with pytest.raises(ConfigError, match=r"notebooks.02_b.typo is not a parameter of notebooks/02_b.ipynb"):
         notebook_parameters(loaded, "02_b", {"y"}, tmp_path / "runs", None)
-    # A chapter that reads runs but not `epochs` would look for runs of another config.
-    with pytest.raises(ConfigError, match=r"settings.epochs is not a parameter of notebooks/01_a.ipynb"):
-        notebook_parameters(loaded, "01_a", {"x", "runs_dir", "dataset"}, tmp_path / "runs", None)
+    # A chapter that reads runs without the settings would look for runs of another config.
+    with pytest.raises(ConfigError, match=r"notebooks/01_a.ipynb reads runs \(declares runs_dir\) but not `settings`"):
+        notebook_parameters(loaded, "01_a", {"x", "runs_dir"}, tmp_path / "runs", None)
+    # A settings field declared as a parameter of its own would keep its default, not the plan's value.
+    with pytest.raises(ConfigError, match=r"notebooks/01_a.ipynb declares 'epochs' as a parameter of its own"):
+        notebook_parameters(loaded, "01_a", {"x", "runs_dir", "settings", "epochs"}, tmp_path / "runs", None)
+
+
+@pytest.mark.parametrize("plan, message", [
+    ({"notebooks": {"01_a": {"settings": {"epochs": 2}}}}, r"notebooks.01_a.settings is given to every chapter"),
+    ({"notebooks": {"01_a": {"seeds": [1]}}}, r"notebooks.01_a.seeds is given to every chapter"),
+])
+def test_a_chapter_entry_cannot_override_the_shared_parameters(tmp_path, plan, message):
+    mini_book(tmp_path, {"runs": []} | plan, {"01_a": ("settings = {}\nseeds = [0]",)})
+    with pytest.raises(ConfigError, match=message):
+        notebook_parameters(load_plan("mini", tmp_path), "01_a", {"settings", "seeds"}, tmp_path / "runs", None)
+
+
+def test_plan_settings_must_be_config_fields(tmp_path):
+    mini_book(tmp_path, {"settings": {"epoch": 1}, "runs": []}, {"01_a": ("x = 1",)})
+    with pytest.raises(ConfigError, match=r"experiments/mini.yaml: settings: unknown config field 'epoch'"):
+        load_plan("mini", tmp_path)
 
 
 def test_stamp_changes_with_each_input(tmp_path):
@@ -178,7 +222,7 @@ def test_stamp_changes_with_each_input(tmp_path):
     (run / "metrics.json").write_text('{"clean_err": 10.0}')
     write_notebook(source, "x = 1", "print(x)")
     assert stamp != notebook_stamp(source, {"x": 1}, [run])
-    assert "labelaug_core.runs.store" in stamp["code"]
+    assert stamp["code"] == {}  # this notebook imports nothing of labelaug_core
     # other input files (the benchmark results of the performance chapter)
     result = tmp_path / "cpu-2026-01-01.json"
     result.write_text("{}")
@@ -294,3 +338,17 @@ def test_failing_notebook_stops_the_build_with_its_path_and_error(tmp_path):
 def test_missing_widget_javascript_is_reported(tmp_path):
     with pytest.raises(BookError, match="npm ci"):
         book.install_static_assets(tmp_path)
+
+
+def test_a_chapter_stamp_holds_the_code_it_runs_and_nothing_else(tmp_path):
+    from labelaug_core.book.build import notebook_code
+
+    source = tmp_path / "n.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "from labelaug_core.runs import find_runs, strong_evaluation\nfrom labelaug_core.report import PALETTE")]), source)
+    assert notebook_code(source) == ("labelaug_core.report.figures", "labelaug_core.runs.store", "labelaug_core.runs.strong")
+    three = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("from labelaug_core.runs import find_runs")])
+    nbformat.write(three, tmp_path / "m.ipynb")
+    stamp = notebook_stamp(tmp_path / "m.ipynb", {}, [])
+    assert "labelaug_core.runs.store" in stamp["code"] and "labelaug_core.attacks.apgd" not in stamp["code"]
+    assert "labelaug_core.attacks.apgd" in notebook_stamp(source, {}, [])["code"]

@@ -57,12 +57,11 @@ FAST = dict(apgd_steps=3, pgd_restarts=2, n_target_classes=2)
 
 
 @pytest.mark.parametrize("logits", ["classes", "all"])
-def test_strong_eval_masks_nest_and_the_cache_is_reused(linear_model, fmnist_test, tmp_path, logits):
+def test_strong_eval_masks_nest_and_a_saved_result_reads_back(linear_model, fmnist_test, tmp_path, logits):
     x, y = fmnist_test[0][:100], fmnist_test[1][:100]
     model = Counting(linear_model)
-    cache = tmp_path / "evals" / "strong.json"
-    first = strong_eval(model, x, y, 0.05, logits=logits, cache=cache, batch_size=60, settings={"run_id": "r"}, **FAST)
-    assert model.calls > 0 and cache.exists() and cache.with_suffix(".npz").exists()
+    first = strong_eval(model, x, y, 0.05, logits=logits, batch_size=60, settings={"run_id": "r"}, **FAST)
+    assert model.calls > 0
     w = first.wrong
     assert list(w)[: len(LADDER)] == list(LADDER)
     for weaker, stronger in (("clean", "fgsm"), ("clean", "pgd-40"), ("pgd-40", "ensemble")):
@@ -75,10 +74,10 @@ def test_strong_eval_masks_nest_and_the_cache_is_reused(linear_model, fmnist_tes
     errors = first.errors()
     assert 0 < errors["clean"] < errors["fgsm"] <= errors["ensemble"] < 100  # the test can tell rungs apart
 
-    calls = model.calls
-    again = strong_eval(model, x, y, 0.05, logits=logits, cache=cache, batch_size=60, **FAST)
-    assert model.calls == calls  # read back, not recomputed
+    first.save(tmp_path / "evals" / "strong.npz")
+    again = StrongEval.load(tmp_path / "evals" / "strong.npz")
     assert again.errors() == first.errors() and np.array_equal(again.ensemble_pred, first.ensemble_pred)
+    assert again.settings == first.settings and not list((tmp_path / "evals").glob("*.tmp"))
     with pytest.raises(ConfigError, match="logits must be one of"):
         strong_eval(model, x, y, 0.05, logits="ops", **FAST)
 
@@ -148,3 +147,204 @@ def test_claim_verdict_reproduces_the_papers_relative_drop():
     assert v["outcome"] == "vanishes"
     assert claim_verdict(30.0, 40.0, 60.0, 30.0, n=100)["outcome"] == "no PGD-40 gain"
     assert claim_verdict(50.0, 40.0, 50.0, 40.0, n=100)["se_ensemble"] == pytest.approx(7.0)  # sqrt(25 + 24)
+
+
+# --- the chapters' claims, worded by labelaug_core.report.verdict from hand-made numbers ------------
+
+from pathlib import Path
+
+import pandas as pd
+
+from labelaug_core.config import TrainConfig
+from labelaug_core.report import verdict as V
+from labelaug_core.report.tables import PAPER_TABLE1, paper_relative_drop
+from labelaug_core.runs.store import Run
+
+
+def test_verdict_sentence_quotes_the_papers_drop_from_table1(monkeypatch):
+    v = claim_verdict(70.0, 35.0, 60.0, 30.0, n=1000)
+    assert f"the paper: {paper_relative_drop():.1f}%" in verdict_sentence(v) and "53.5%" in verdict_sentence(v)
+    changed = PAPER_TABLE1.copy()
+    changed.loc["advplus", "pgd_err"] = 35.16  # half of Adv's 70.32: the sentence follows the table
+    monkeypatch.setattr("labelaug_core.report.tables.PAPER_TABLE1", changed)
+    assert "the paper: 50.0%" in verdict_sentence(v)
+
+
+@pytest.mark.parametrize("adv,plus,words", [
+    (60.0, 40.0, "**Adv+ is more robust here**"),
+    (40.0, 60.0, "**Adv+ is less robust here**"),
+    (50.0, 49.0, "**The difference is within noise**"),
+])
+def test_profile_gain_paragraph_says_which_way_the_gain_goes(adv, plus, words):
+    means = pd.DataFrame({"pgd_err": [90.0, adv, plus]}, index=["std", "adv", "advplus"])
+    text = V.profile_gain_paragraph(means, 1000)
+    assert words in text
+    assert f"**{100 * (adv - plus) / adv:.2f} %**" in text and f"{adv - plus:+.2f} pp" in text
+    assert f"the paper reports {paper_relative_drop():.2f} %" in text and "on 1000 attacked images" in text
+
+
+def test_delta_control_lines_compare_adv_then_each_delta_with_the_control():
+    summary = pd.DataFrame({"pgd_err": [50.0, 49.5, 30.0]}, index=pd.Index([0.0, 0.03, 0.3], name="delta"))
+    lines = V.delta_control_lines(summary, adv_pgd_err=60.0, n=1000).split("\n")
+    assert len(lines) == 3
+    assert lines[0].startswith("- Adv+ δ = 0 vs Adv: PGD-40 error 50.00% against 60.00% (-10.00 pp")
+    assert lines[0].endswith("lower, beyond two standard errors.")
+    assert lines[1].startswith("- Adv+ δ = 0.03 vs δ = 0") and lines[1].endswith("within noise.")
+    assert lines[2].startswith("- Adv+ δ = 0.3 vs δ = 0: PGD-40 error 30.00% against 50.00% (-20.00 pp")
+    assert "no δ = 0 run" in V.delta_control_lines(summary.drop(index=0.0), 60.0, 1000)
+    higher = V.delta_control_lines(pd.DataFrame({"pgd_err": [80.0]}, index=[0.0]), 60.0, 1000)
+    assert higher.endswith("higher, beyond two standard errors.")
+
+
+def test_corruption_source_note_says_whether_it_is_the_papers_benchmark():
+    small = V.corruption_source_note("generated, CIFAR-10-C constants, 28 px", "fashion-mnist", 200)
+    assert "**This is not the paper's benchmark**" in small and "CIFAR-10-C" in small and "28 px" in small
+    assert "so CIFAR-10-C's are used" in small
+    recipe = V.corruption_source_note("generated, ImageNet-C constants, 224 px", "imagenet", 500)
+    assert "the ImageNet-C recipe" in recipe and "not the paper's benchmark" not in recipe
+    files = V.corruption_source_note("ImageNet-C files in /data/imagenet-c, 224 px", "imagenet", 500)
+    assert "the paper's benchmark, on a subset" in files and files.startswith("**Corrupted images:** ")
+    with pytest.raises(ValueError, match="empty source"):
+        V.corruption_source_note("", "fashion-mnist", 200)
+
+
+def run_with_env(method, seed, env):
+    return Run(Path(f"runs/{method}-{seed}"), TrainConfig(method=method, seed=seed), {}, pd.DataFrame(), pd.DataFrame(), env)
+
+
+def test_runs_used_sentence_lists_runs_and_each_commit_once():
+    runs = [run_with_env("std", 0, {"git_commit": "abc", "torch": "2.1"}),
+            run_with_env("adv", 0, {"git_commit": "abc", "torch": "2.1"})]
+    text = V.runs_used_sentence(runs)
+    assert text == "Runs used: `std-0`, `adv-0`. Code commit `abc`, torch 2.1."
+    runs.append(run_with_env("advplus", 0, {"git_commit": "def", "torch": "2.1"}))
+    assert "Code commits `abc`, `def`, torch 2.1." in V.runs_used_sentence(runs)
+
+
+def test_factor_counts_text():
+    assert V.factor_counts_text(pd.Series({"pose": 12, "background": 3})) == "pose 12, background 3"
+
+
+def test_class_spread_and_top_flow_sentences():
+    acc = pd.concat({"Adv": pd.DataFrame({"clean": [90.0, 80.0], "PGD-40": [70.0, 20.5]}, index=["tee", "coat"])}, axis=1)
+    assert V.class_spread_sentence(acc) == ("Spread between the most and the least robust class under PGD-40: "
+                                            "Adv **49.5 pp** (best tee 70.0%, worst coat 20.5%).")
+    flows = {"adv": pd.DataFrame([{"true": "shirt", "sent to": "tee", "count": 9, "share_%": 45.2}]),
+             "advplus": pd.DataFrame()}
+    assert V.top_flow_sentence(flows) == ("The most frequent flow of each model: Adv: **shirt → tee** (45% of the "
+                                          "shirt images attacked); Adv+: no adversarial errors.")
+
+
+@pytest.mark.parametrize("r,words", [(0.5, "positive, as Tian et al. report"), (0.3, "positive, as Tian et al. report"),
+                                     (0.1, "weak (|r| < 0.3)"), (-0.29, "weak (|r| < 0.3)"),
+                                     (-0.3, "negative, the opposite of Tian et al."), (float("nan"), "undefined")])
+def test_tian_comparison_thresholds(r, words):
+    assert V.tian_comparison(r) == words
+
+
+def test_weight_norm_sentence_means_over_seeds():
+    corr = pd.DataFrame({"model": ["Adv", "Adv", "Adv+"], "seed": [0, 1, 0], "pearson_r": [0.6, 0.2, -0.5]})
+    text = V.weight_norm_sentence(corr.set_index(["model", "seed"]))
+    assert "Adv **0.40** (positive, as Tian et al. report)" in text
+    assert "Adv+ **-0.50** (negative, the opposite of Tian et al.)" in text
+
+
+def test_ladder_gain_tables_and_climb_sentences():
+    y = np.repeat(np.arange(4), 4)
+    none = [0, 0, 0, 0]
+    vulnerable = hand_made(y, clean=none * 4, fgsm=[1, 1, 0, 0] * 2 + none * 2,
+                           **{"pgd-10": [1, 1, 1, 0] * 2 + none * 2, "pgd-40": [1, 1, 1, 0] * 2 + none * 2},
+                           ensemble=[1, 1, 1, 1] * 2 + none * 2)
+    flat = hand_made(y, **{r: none * 4 for r in LADDER})
+    ladders = V.ladder_tables({"adv": [vulnerable], "advplus": [flat]}, ["a", "b", "c", "d"])
+    assert ladders["adv"]["ensemble_err"].tolist() == [100.0, 100.0, 0.0, 0.0]
+    gains = V.gain_table(ladders)
+    assert gains.index.names == ["model", "rung"] and gains.loc[("Adv", "fgsm -> ensemble"), "weak_half_share_%"] == 100.0
+    lines = V.climb_sentences(gains).split("\n")
+    assert lines[0].startswith("- **Adv**: from FGSM to the ensemble the class error rises by 25.0 pp on average")
+    assert lines[0].endswith("mainly on the more vulnerable classes.")
+    assert lines[1] == "- **Adv+**: the ensemble adds nothing over FGSM (mean gain 0.0 pp)."
+
+
+def test_temperature_sentences_say_whether_a_temperature_beats_plain_pgd():
+    def sweep(success, class0, class1):
+        return pd.DataFrame({"temperature": [0.1, 1.0, 10.0], "success_%": success,
+                             "class_0_success_%": class0, "class_1_success_%": class1})
+
+    text = V.temperature_sentences({"adv": sweep([50.0, 40.0, 30.0], [60.0, 40.0, 0.0], [40.0, 40.0, 60.0]),
+                                    "advplus": sweep([10.0, 20.0, 15.0], [0.0] * 3, [0.0] * 3)}, n_images=50)
+    lines = text.split("\n")
+    assert lines[0] == ("- **Adv**: T = 0.1 reaches 50.0% success against 40.0% for plain PGD (+10.0 pp); it raises "
+                        "the success rate of 1 of the 2 classes and lowers it for 0.")
+    assert lines[1].startswith("- **Adv+**: no temperature beats plain PGD (20.0% success at T = 1; the best other, T = 10")
+    assert text.endswith("one image moves a success rate by at least 2.0 pp.")
+
+
+def test_verdict_evaluations_and_the_worst_of_both():
+    y = np.array([0, 1, 2, 3])
+    first_k = hand_made(y, **{r: [0, 1, 0, 0] for r in LADDER})
+    all_logits = hand_made(y, **{r: [0, 0, 1, 0] for r in LADDER})
+    other = hand_made(y, **{r: [1, 1, 1, 1] for r in LADDER})
+    strong = {"std": [other], "adv": [other], "advplus": [first_k]}
+    evals = V.verdict_evaluations(strong, [all_logits])
+    assert list(evals) == ["Std", "Adv", "Adv+", "Adv+ (all K+M logits)", "Adv+ (worst of both)"]
+    assert evals["Adv+ (worst of both)"][0].errors()["ensemble"] == 50.0
+    assert "Adv+ (worst of both)" not in V.verdict_evaluations(strong, [all_logits], worst_of_both=False)
+    with pytest.raises(ValueError):  # one all-logits evaluation per Adv+ seed
+        V.verdict_evaluations({**strong, "advplus": [first_k, first_k]}, [all_logits])
+
+
+def test_masking_checks_report_and_verdict_paragraph():
+    y = np.array([0, 1])
+    evals = {m: [hand_made(y, **{r: [0, 1] for r in LADDER})] for m in ("std", "adv", "advplus")}
+    runs = {m: [run_with_env(m, 0, {})] for m in ("std", "adv", "advplus")}
+    calls = []
+
+    def check(run, *, n, logits, white_box_wrong, transfer_run, **kw):
+        calls.append((run.config.method, logits, transfer_run.config.method, white_box_wrong.tolist()))
+        passed = [True, not (run.config.method == "advplus" and logits == "all")]
+        return pd.DataFrame({"name": ["grad", "transfer"], "passed": passed, "message": ["ok", "?"]})
+
+    checks = V.masking_check_tables(runs, evals, evals["advplus"], n=0, apgd_steps=3, step_counts=[5],
+                                    square_queries=0, check=check)
+    assert list(checks) == ["Std", "Adv", "Adv+", "Adv+ (all K+M logits)"]
+    assert calls[0] == ("std", "classes", "adv", [False, True]) and calls[3][:3] == ("advplus", "all", "std")
+    failed = V.failed_checks(checks)
+    assert failed == {"Std": [], "Adv": [], "Adv+": [], "Adv+ (all K+M logits)": ["transfer"]}
+    items = V.masking_report(checks)
+    assert len(items) == 8 and items[0].data == "**Std**: every check passes."
+    assert items[6].data == "**Adv+ (all K+M logits)**: **1 check(s) fail: transfer**."
+    assert list(items[7].columns) == ["name", "passed", "message"]
+
+    table = pd.DataFrame({"ensemble_err": [90.0, 60.0, 58.0]}, index=["Std", "Adv", "Adv+"])
+    v = claim_verdict(70.0, 35.0, 60.0, 58.0, n=1000)
+    text = V.verdict_paragraph(v, v, table, failed)
+    assert text.startswith(verdict_sentence(v))
+    assert "Adv against Std under the ensemble: -30.00 pp of error." in text
+    assert "Gradient-masking checks failed for: Adv+ (all K+M logits); read those numbers with care." in text
+    assert V.verdict_paragraph(v, v, table, {"Std": []}).endswith(" Every gradient-masking check passed.")
+
+
+def test_weakest_class_note_bias_sentence_and_defence_changes():
+    names = ["tee", "trouser", "shirt"]
+    heldout = pd.DataFrame({"n": [10, 10, 10], "split": ["train"] * 3})
+    same = V.weakest_class_note(heldout, [2], [2], names, "2")
+    assert same.startswith("Held-out split: 30 train images that the runs do not train on.")
+    assert "**shirt (2)**" in same and "This is the class the plan's class-weighted runs up-weight" in same
+    other = V.weakest_class_note(heldout.assign(split="test"), [2], [0], names, "0")
+    assert "outside the runs' test subset" in other and "up-weight tee (0) instead" in other
+    assert "names no weak class" in V.weakest_class_note(heldout, [2], [], names, "")
+
+    assert V.bias_sentence({("adv", 0): 1.5, ("advplus", 1): 0.0}) == (
+        "Chosen bias per model and seed: Adv seed 0: **1.5**, Adv+ seed 1: **0**.")
+
+    columns = ["robust_worst_acc", "robust_avg_acc", "robust_sd", "clean_avg_acc"]
+    table = pd.DataFrame([[20.0, 40.0, 10.0, 80.0], [25.0, 45.0, 9.0, 82.0], [30.0, 41.0, 8.0, 79.0],
+                          [26.0, 46.0, 8.5, 81.0], [20.1, 46.7, float("nan"), 82.3]], columns=columns,
+                         index=["Adv", "Adv+", "Adv, logit bias", "Adv+, logit bias", "AT (peers)"])
+    text = V.defence_changes(table, names, 2, [0])
+    assert "Defended class: **shirt** (logit bias), tee (loss weight)." in text
+    assert ("- **Adv, logit bias** vs Adv: worst-class robust accuracy +10.0 pp (30.0%), class-mean robust accuracy "
+            "+1.0 pp, robust SD -2.0 pp, class-mean clean accuracy -1.0 pp.") in text
+    assert "- **Adv+, logit bias** vs Adv+: worst-class robust accuracy +1.0 pp" in text
+    assert "peers" not in text.split("\n\n", 2)[2]

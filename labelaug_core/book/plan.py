@@ -3,7 +3,7 @@
 An experiment plan is ``experiments/<profile>.yaml``::
 
     description: one line shown in the progress output
-    settings:            # TrainConfig fields shared by every run, also given to every notebook
+    settings:            # TrainConfig fields shared by every run; notebooks get them as one dict `settings`
       dataset: fashion-mnist
       epochs: 10
     seeds: [0, 1]        # every run below is trained once per seed
@@ -15,11 +15,14 @@ An experiment plan is ``experiments/<profile>.yaml``::
 
 The chapters are the ``book/NAME`` entries of ``_toc.yml`` whose source is
 ``notebooks/NAME.ipynb``, in the toc's order. Each is executed with papermill into
-``book/NAME.ipynb``; it gets, among ``settings`` and ``seeds`` and ``runs_dir`` (absolute path),
-``data_dir``, ``profile`` and its own ``notebooks`` entry, the parameters that its
-``parameters`` cell declares. A notebook that reads runs (declares ``runs_dir``) must declare
-every ``settings`` field, so that it looks up exactly the runs the plan trained (with
-:func:`labelaug_core.runs.find_runs`).
+``book/NAME.ipynb``; of what the plan offers it gets the parameters that its ``parameters``
+cell declares: ``settings`` (the plan's ``settings:`` mapping, one dict), ``seeds``,
+``runs_dir`` (absolute path), ``data_dir``, ``results_dir``, ``profile`` and its own
+``notebooks`` entry. A notebook that reads runs (declares ``runs_dir``) must declare
+``settings``, so that it looks up exactly the runs the plan trained
+(``find_runs(runs_dir, seeds, **settings)``, :func:`labelaug_core.runs.find_runs`); its
+parameters cell defaults ``settings`` to the smoke profile's, so that it runs by hand after
+``labelaug book --profile smoke``.
 
 An executed notebook is reused while its stamp (``book/NAME.stamp.json``: hashes of the
 notebook source, its parameters, the metrics of the runs it reads and the library sources)
@@ -29,7 +32,7 @@ anything (``execute_notebooks: "off"`` in ``_config.yml``).
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +44,11 @@ from labelaug_core.errors import ConfigError
 PLAN_KEYS = ("description", "settings", "seeds", "runs", "notebooks")
 
 
-# Papermill parameters every notebook may declare besides the settings fields.
+# Papermill parameters every notebook may declare besides ``settings``.
 COMMON_PARAMETERS = ("profile", "seeds", "runs_dir", "data_dir", "results_dir")
+
+# The papermill parameter that carries the plan's ``settings:`` mapping (TrainConfig fields) as one dict.
+SETTINGS_PARAMETER = "settings"
 
 
 RESULTS_DIR = Path("benchmarks") / "results"  # `labelaug bench` JSON files, read by the performance chapter
@@ -119,6 +125,10 @@ def load_plan(profile: str, root: Path = Path(".")) -> Plan:
     if unknown:
         raise ConfigError(f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(PLAN_KEYS)}")
     settings = dict(raw.get("settings") or {})
+    allowed = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(settings) - allowed)
+    if unknown:
+        raise ConfigError(f"{where}: settings: unknown config field {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
     seeds = list(raw.get("seeds") or [0])
     if not all(isinstance(s, int) and s >= 0 for s in seeds):
         raise ConfigError(f"{where}: seeds must be a list of integers >= 0; got {seeds}")
@@ -143,18 +153,34 @@ def load_plan(profile: str, root: Path = Path(".")) -> Plan:
 
 
 def notebook_parameters(plan: Plan, name: str, declared: set[str], runs_dir: Path, data_dir: str | None) -> dict[str, Any]:
-    """The papermill parameters of chapter ``name``: what the plan offers that the notebook declares."""
+    """The papermill parameters of chapter ``name``: what the plan offers that the notebook declares.
+
+    The plan's shared settings travel as one dict, ``settings``; ``profile``, ``seeds``, ``runs_dir``,
+    ``data_dir`` and ``results_dir`` (:data:`COMMON_PARAMETERS`) as themselves; then the chapter's
+    own ``notebooks`` entry. Raises ConfigError for an entry the notebook does not declare, an entry
+    that would override a shared parameter, a notebook that reads runs without declaring
+    ``settings``, and a notebook that still declares a settings field as a parameter of its own
+    (it would keep its default instead of the plan's value).
+    """
     source = f"notebooks/{name}.ipynb"
+    where = f"experiments/{plan.profile}.yaml"
     own = plan.notebook_parameters.get(name, {})
+    shared = sorted(set(own) & {SETTINGS_PARAMETER, *COMMON_PARAMETERS})
+    if shared:
+        raise ConfigError(f"{where}: notebooks.{name}.{shared[0]} is given to every chapter by the plan itself "
+                          "(settings:, seeds:, the profile and the paths); remove it from the chapter's entry")
     undeclared = sorted(set(own) - declared)
     if undeclared:
-        raise ConfigError(f"experiments/{plan.profile}.yaml: notebooks.{name}.{undeclared[0]} is not a parameter "
+        raise ConfigError(f"{where}: notebooks.{name}.{undeclared[0]} is not a parameter "
                           f"of {source}; its parameters: {', '.join(sorted(declared))}")
-    if "runs_dir" in declared:
-        missing = sorted(set(plan.settings) - declared)
-        if missing:
-            raise ConfigError(f"experiments/{plan.profile}.yaml: settings.{missing[0]} is not a parameter of {source}, "
-                              "which reads runs: it would look for runs trained without it")
-    offered = plan.settings | {"profile": plan.profile, "seeds": plan.seeds, "runs_dir": str(runs_dir),
-                               "data_dir": data_dir, "results_dir": str(runs_dir.parent / RESULTS_DIR)} | own
+    if "runs_dir" in declared and SETTINGS_PARAMETER not in declared:
+        raise ConfigError(f"{source} reads runs (declares runs_dir) but not `{SETTINGS_PARAMETER}`: "
+                          f"it would look for runs trained without the settings of {where}")
+    stray = sorted((set(plan.settings) & declared) - set(own))
+    if stray:
+        raise ConfigError(f"{source} declares {stray[0]!r} as a parameter of its own, but {where} gives it as "
+                          f"settings[{stray[0]!r}] (one dict `{SETTINGS_PARAMETER}`); read it from there")
+    offered = {SETTINGS_PARAMETER: dict(plan.settings), "profile": plan.profile, "seeds": plan.seeds,
+               "runs_dir": str(runs_dir), "data_dir": data_dir,
+               "results_dir": str(runs_dir.parent / RESULTS_DIR)} | own
     return {k: v for k, v in offered.items() if k in declared}

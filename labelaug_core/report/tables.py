@@ -340,7 +340,10 @@ def weight_norm_tables(runs_by_method: dict[str, list[Run]], class_names,
     ``norms(run) -> (K,)`` defaults to the trained model's :func:`classifier_weight_norms`."""
     import numpy as np
 
-    from labelaug_core.evaluation.classwise import classifier_weight_norms, weight_norm_correlation
+    from labelaug_core.evaluation.classwise import (
+        classifier_weight_norms,
+        weight_norm_correlation,
+    )
 
     if norms is None:
         from labelaug_core.runs.store import load_model
@@ -426,7 +429,12 @@ def bench_report(results: dict[str, dict]) -> list:
     the tables of :mod:`labelaug_core.bench.results`; ``display(*bench_report(results))`` shows them."""
     from IPython.display import Markdown
 
-    from labelaug_core.bench.results import attack_frame, epoch_frame, result_summary, targets_frame
+    from labelaug_core.bench.results import (
+        attack_frame,
+        epoch_frame,
+        result_summary,
+        targets_frame,
+    )
 
     items: list = []
     for path, result in results.items():

@@ -4,63 +4,63 @@
 """
 
 from labelaug_core.runs.corruptions import (  # noqa: F401
-    CORRUPTION_CODE,
-    clean_images,
-    corruption_eval,
-    corruption_examples,
-    corruption_source,
     find_imagenet_c,
+    clean_images,
+    CORRUPTION_CODE,
+    corruption_eval,
+    corruption_source,
+    corruption_examples,
 )
 from labelaug_core.runs.defences import (  # noqa: F401
     DEFENCE_CODE,
+    heldout_indices,
+    heldout_data,
+    heldout_class_errors,
+    weakest_classes,
     choose_run_bias,
     evaluate_adjusted,
-    heldout_class_errors,
-    heldout_data,
-    heldout_indices,
-    weakest_classes,
 )
 from labelaug_core.runs.imagenet import (  # noqa: F401
     run_predictions,
 )
 from labelaug_core.runs.protocol import (  # noqa: F401
     EVAL_BATCH,
+    test_loader,
     attack_seed,
     protocol_predictions,
     run_test_images,
-    test_loader,
 )
 from labelaug_core.runs.status import (  # noqa: F401
-    chapter_status,
-    plan_status,
     run_status,
     study_status,
+    chapter_status,
+    plan_status,
 )
 from labelaug_core.runs.store import (  # noqa: F401
     RUN_FILES,
     Run,
-    find_run,
-    find_runs,
     git_commit,
     is_finished,
-    load_model,
-    load_run,
     read_config,
+    load_run,
     recorded_data_dir,
+    load_model,
+    find_run,
+    find_runs,
 )
 from labelaug_core.runs.strong import (  # noqa: F401
-    CHECKS_CODE,
     STRONG_CODE,
+    CHECKS_CODE,
     TEMPERATURE_CODE,
-    masking_checks,
     strong_evaluation,
+    masking_checks,
     temperature_evaluation,
 )
 from labelaug_core.runs.training import (  # noqa: F401
     EVAL_CODE,
+    run_lock,
     check_inputs,
     ensure_run,
-    evaluate_again,
     evaluate_run,
-    run_lock,
+    evaluate_again,
 )
