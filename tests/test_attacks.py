@@ -1,5 +1,6 @@
 import pytest
 import torch
+from wrappers import Scaled
 
 from labelaug_core.attacks.pgd import attack_loss, fgsm, pgd
 from labelaug_core.errors import ConfigError
@@ -37,18 +38,6 @@ def test_fgsm_moves_every_free_pixel_by_eps(tiny_model):
     assert torch.allclose(moved[moved > 0], torch.tensor(0.1), atol=1e-6)
 
 
-class _Scaled(torch.nn.Module):
-    """``model``'s logits divided by ``t``: plain PGD on it is Temperature-PGD at T = t on ``model``."""
-
-    def __init__(self, model, t):
-        super().__init__()
-        self.model, self.t = model, t
-        self.num_classes, self.num_ops = model.num_classes, model.num_ops
-
-    def forward(self, x):
-        return self.model(x) / self.t
-
-
 @pytest.mark.parametrize("logits", ["classes", "all"])
 def test_attack_loss_is_the_cross_entropy_of_the_logits_over_t(logits):
     g = torch.Generator().manual_seed(4)
@@ -68,7 +57,7 @@ def test_temperature_pgd_is_plain_pgd_on_the_logits_over_t(tiny_model, t):
     # model is plain PGD (T = 1) on the model's logits over T, step for step, start for start.
     x, y = _batch()
     tempered = pgd(tiny_model, x, y, 0.1, 0.025, 5, temperature=t, generator=torch.Generator().manual_seed(5))
-    plain_on_scaled = pgd(_Scaled(tiny_model, t), x, y, 0.1, 0.025, 5, generator=torch.Generator().manual_seed(5))
+    plain_on_scaled = pgd(Scaled(tiny_model, t), x, y, 0.1, 0.025, 5, generator=torch.Generator().manual_seed(5))
     torch.testing.assert_close(tempered, plain_on_scaled, rtol=0, atol=0)
     plain = pgd(tiny_model, x, y, 0.1, 0.025, 5, temperature=1.0, generator=torch.Generator().manual_seed(5))
     assert not torch.equal(tempered, plain)  # the temperature reached the loss

@@ -11,10 +11,9 @@ import torch
 
 from labelaug_core.attacks.pgd import pgd
 from labelaug_core.attacks.threat import default_alpha
-from labelaug_core.bench.workloads import EPS
 from labelaug_core.bench.run import run_benchmarks
 from labelaug_core.bench.timing import interleaved, pass_flops
-from labelaug_core.bench.workloads import attack_cases
+from labelaug_core.bench.workloads import EPS, attack_cases
 from labelaug_core.models import build_model, predict
 
 # FLOPs of one small-CNN forward pass per 28x28 image, by hand: 2 * multiply-adds of

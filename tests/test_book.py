@@ -20,7 +20,12 @@ import yaml
 
 from labelaug_core import book
 from labelaug_core.book.build import build_book, execute_notebook, notebook_stamp
-from labelaug_core.book.plan import BookError, load_plan, notebook_parameters, toc_chapters
+from labelaug_core.book.plan import (
+    BookError,
+    load_plan,
+    notebook_parameters,
+    toc_chapters,
+)
 from labelaug_core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]

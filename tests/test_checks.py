@@ -6,9 +6,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from labelaug_core.attacks.square import square_attack
-from labelaug_core.evaluation.checks import CheckResult, check_black_box, check_deterministic, check_logits, check_more_steps, checks_frame, run_masking_checks
 from labelaug_core.data.readers import load_arrays
 from labelaug_core.errors import ConfigError
+from labelaug_core.evaluation.checks import (
+    CheckResult,
+    check_black_box,
+    check_deterministic,
+    check_logits,
+    check_more_steps,
+    checks_frame,
+    run_masking_checks,
+)
 from labelaug_core.models import predict
 
 N_TEST = 200

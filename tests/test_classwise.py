@@ -1,10 +1,18 @@
 import numpy as np
 import pytest
 import torch
+from wrappers import Scaled
 
 from labelaug_core.attacks.pgd import fgsm, pgd
 from labelaug_core.attacks.threat import default_alpha, generator_for, predict
-from labelaug_core.evaluation.classwise import adversarial_flows, attack_ladder, classifier_weight_norms, success_rate, temperature_sweep, weight_norm_correlation
+from labelaug_core.evaluation.classwise import (
+    adversarial_flows,
+    attack_ladder,
+    classifier_weight_norms,
+    success_rate,
+    temperature_sweep,
+    weight_norm_correlation,
+)
 
 
 def test_adversarial_flows_by_hand():
@@ -32,18 +40,6 @@ def test_success_rate_counts_only_correct_clean_images():
     assert success_rate(y, clean, adv) == pytest.approx(200 / 3)
 
 
-class _Scaled(torch.nn.Module):
-    """``model``'s logits divided by ``t``: plain PGD on it is Temperature-PGD at T = t on ``model``."""
-
-    def __init__(self, model, t):
-        super().__init__()
-        self.model, self.t = model, t
-        self.num_classes, self.num_ops = model.num_classes, model.num_ops
-
-    def forward(self, x):
-        return self.model(x) / self.t
-
-
 def test_temperature_sweep_is_plain_pgd_on_the_logits_over_t_and_ladder_is_consistent(trained_cnn, fmnist_test):
     # T = 1 skips the division inside the attack loss, so matching plain PGD there only checks the
     # sweep's plumbing (step size, seeding). Each T != 1 goes through the division: its row must
@@ -62,7 +58,7 @@ def test_temperature_sweep_is_plain_pgd_on_the_logits_over_t_and_ladder_is_consi
     rows = sweep.set_index("temperature")["success_%"]
     assert rows[1.0] == pytest.approx(plain_success(trained_cnn))
     for t in (0.5, 5.0):
-        assert rows[t] == pytest.approx(plain_success(_Scaled(trained_cnn, t)))
+        assert rows[t] == pytest.approx(plain_success(Scaled(trained_cnn, t)))
     assert rows.nunique() > 1  # the temperature changes the attack
     names = [str(k) for k in range(10)]
     ladder = attack_ladder(trained_cnn, x, y, {

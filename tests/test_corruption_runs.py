@@ -10,12 +10,22 @@ import pytest
 import torch
 
 import labelaug_core.evaluation.corrupted_sets as C
-from labelaug_core.report import figures
 from labelaug_core.config import TrainConfig
-from labelaug_core.report.corruptions import class_mce, mce_headline, method_tables, table1_with_mce
-from labelaug_core.runs.corruptions import clean_images, corruption_eval, corruption_examples, corruption_source
 from labelaug_core.errors import ConfigError
+from labelaug_core.report import figures
+from labelaug_core.report.corruptions import (
+    class_mce,
+    mce_headline,
+    method_tables,
+    table1_with_mce,
+)
 from labelaug_core.report.tables import PAPER_TABLE1
+from labelaug_core.runs.corruptions import (
+    clean_images,
+    corruption_eval,
+    corruption_examples,
+    corruption_source,
+)
 from labelaug_core.runs.store import Run, load_model, load_run
 from labelaug_core.runs.training import ensure_run
 

@@ -12,9 +12,9 @@ from PIL import Image
 from torch import nn
 
 import labelaug_core  # noqa: F401  (torchvision shim first)
+from labelaug_core.errors import ConfigError
 from labelaug_core.evaluation import corrupted_sets as CE
 from labelaug_core.evaluation import corruptions as C
-from labelaug_core.errors import ConfigError
 
 
 @pytest.fixture(scope="module")

@@ -12,17 +12,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from datagen import (idx_bytes, write_cifar10, write_cifar100, write_fashion_mnist, write_idx, write_image_folder,
-                     write_svhn)
+from datagen import (
+    idx_bytes,
+    write_cifar10,
+    write_cifar100,
+    write_fashion_mnist,
+    write_idx,
+    write_image_folder,
+    write_svhn,
+)
 
 from labelaug_core.data import sources
-from labelaug_core.data.readers import IDX_IMAGES_MAGIC, read_idx
 from labelaug_core.data.loaders import ArrayLoader, make_loader
-from labelaug_core.data.readers import load_arrays
+from labelaug_core.data.readers import IDX_IMAGES_MAGIC, load_arrays, read_idx
 from labelaug_core.data.sampling import balanced_subset, crop_flip
 from labelaug_core.data.sources import AUGMENTATION, DATASETS, DatasetInfo, dataset_info
 from labelaug_core.errors import ConfigError
-
 
 # --- real Fashion-MNIST ---------------------------------------------------------------------------
 

@@ -9,11 +9,16 @@ import torch
 from labelaug_core.config import TrainConfig
 from labelaug_core.data.readers import load_arrays
 from labelaug_core.data.sampling import balanced_subset
-from labelaug_core.evaluation.defences import LogitAdjusted, choose_bias, class_bias, class_robustness, rank_weakest
+from labelaug_core.errors import ConfigError
+from labelaug_core.evaluation.defences import (
+    LogitAdjusted,
+    choose_bias,
+    class_bias,
+    class_robustness,
+    rank_weakest,
+)
 from labelaug_core.report.defences import PEERS, accuracy_summary, defence_table
 from labelaug_core.runs.defences import heldout_indices
-from labelaug_core.errors import ConfigError
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

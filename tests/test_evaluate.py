@@ -1,7 +1,14 @@
 import numpy as np
 import pytest
 
-from labelaug_core.evaluation.metrics import Predictions, class_stats, confusion_matrix, error_pct, per_class_error, summarize
+from labelaug_core.evaluation.metrics import (
+    Predictions,
+    class_stats,
+    confusion_matrix,
+    error_pct,
+    per_class_error,
+    summarize,
+)
 
 
 def test_error_and_per_class_error_by_hand():

@@ -17,17 +17,19 @@ from matplotlib.colors import to_hex
 from torch import nn
 
 from labelaug_core.config import TrainConfig
-from labelaug_core.report.figures import (
-    ERROR_PALETTE,
-    PALETTE,
+from labelaug_core.report.chapter_figures import (
     adversarial_examples,
     defence_robust_lines,
     delta_explorer_figure,
     delta_explorer_figures,
+    target_vector_figures,
+)
+from labelaug_core.report.figures import (
+    ERROR_PALETTE,
+    PALETTE,
     error_curve_plot,
     per_class_bars,
     target_vector,
-    target_vector_figures,
     training_curves,
 )
 from labelaug_core.runs.store import Run

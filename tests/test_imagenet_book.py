@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_book import REPO, copy_book_sources
 from datagen import write_image_folder
+from test_book import REPO, copy_book_sources
 from test_imagenet_eval import EXTRA_CLASS, val_name, write_tiny_imagenet
 
 from labelaug_core.book.build import build_book

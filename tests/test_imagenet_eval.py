@@ -21,13 +21,17 @@ import labelaug_core.evaluation.imagenet as IE
 import labelaug_core.report.imagenet as IR
 import labelaug_core.runs.imagenet as IRun
 from labelaug_core.config import TrainConfig
-from labelaug_core.runs.corruptions import clean_images, corruption_eval, corruption_source
+from labelaug_core.errors import ConfigError
 from labelaug_core.evaluation.corrupted_sets import imagenet_c_loader
 from labelaug_core.evaluation.corruptions import CORRUPTIONS
-from labelaug_core.errors import ConfigError
-from labelaug_core.report.figures import factor_bars, per_class_sorted
 from labelaug_core.models import build_model
+from labelaug_core.report.figures import factor_bars, per_class_sorted
 from labelaug_core.report.tables import PAPER_TABLE2
+from labelaug_core.runs.corruptions import (
+    clean_images,
+    corruption_eval,
+    corruption_source,
+)
 from labelaug_core.runs.store import Run, load_run
 from labelaug_core.runs.training import ensure_run
 

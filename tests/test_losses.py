@@ -3,7 +3,11 @@ import torch
 import torch.nn.functional as F
 
 from labelaug_core.errors import ConfigError
-from labelaug_core.losses import augmented_targets, label_augmentation_loss, soft_cross_entropy
+from labelaug_core.losses import (
+    augmented_targets,
+    label_augmentation_loss,
+    soft_cross_entropy,
+)
 
 K, M = 10, 2
 

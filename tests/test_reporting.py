@@ -68,6 +68,7 @@ import json
 
 import numpy as np
 
+from labelaug_core.report import chapter_tables
 from labelaug_core.report import tables as T
 
 CLASS_NAMES = ["tee", "trouser", "coat"]
@@ -136,7 +137,7 @@ def test_run_helpers_flatten_count_average_and_map():
 
 
 def test_augmented_target_table_moves_delta_from_the_class_to_the_operation():
-    table = T.augmented_target_table([0.0, 0.1, 0.3], num_classes=10, num_ops=2, label=3)
+    table = chapter_tables.augmented_target_table([0.0, 0.1, 0.3], num_classes=10, num_ops=2, label=3)
     assert list(table.columns) == ["class 3", "op 0", "op 1"]
     assert table.index.names == ["δ", "image"] and len(table) == 6
     for d in (0.0, 0.1, 0.3):
@@ -145,7 +146,7 @@ def test_augmented_target_table_moves_delta_from_the_class_to_the_operation():
 
 
 def test_target_optimum_table_loss_at_the_optimum_is_the_entropy():
-    table = T.target_optimum_table([0.0, 0.03, 0.3], num_classes=10, num_ops=1, label=3)
+    table = chapter_tables.target_optimum_table([0.0, 0.03, 0.3], num_classes=10, num_ops=1, label=3)
     assert list(table.index) == [0.0, 0.03, 0.3]
     assert table["loss at the optimum"].to_numpy() == pytest.approx(table["H(t)"].to_numpy(), abs=1e-5)
     assert table.loc[0.3, "H(t)"] == pytest.approx(-(0.7 * np.log(0.7) + 0.3 * np.log(0.3)), abs=1e-6)
@@ -158,10 +159,10 @@ def test_delta_sweep_finds_each_delta_and_summary_averages_seeds(tmp_path):
     for d, seed, pgd in ((0.0, 0, 60.0), (0.0, 1, 70.0), (0.3, 0, 40.0), (0.3, 1, 50.0)):
         config = TrainConfig.from_dict(settings | {"method": "advplus", "delta": d, "seed": seed})
         write_run(tmp_path, config, clean=[10.0, 20.0, 30.0], pgd=[pgd] * 3)
-    sweep = T.delta_sweep_runs(tmp_path, [0, 1], [0.0, 0.3], **settings)
+    sweep = chapter_tables.delta_sweep_runs(tmp_path, [0, 1], [0.0, 0.3], **settings)
     assert list(sweep) == [0.0, 0.3]
     assert [(r.config.delta, r.config.seed) for r in sweep[0.3]] == [(0.3, 0), (0.3, 1)]
-    summary = T.delta_summary(sweep)
+    summary = chapter_tables.delta_summary(sweep)
     assert summary.index.name == "delta" and summary.loc[0.0, "pgd_err"] == 65.0 and summary.loc[0.3, "pgd_err"] == 45.0
     assert summary.loc[0.3, "clean_err"] == 20.0
 
@@ -191,7 +192,7 @@ def test_class_mce_table_summarises_each_methods_classes():
         return pd.DataFrame({"corruption": ["noise", "noise"], "severity": [1, 2], "err": [0.0, 0.0],
                              **{f"class_{k}_err": [e, e] for k, e in enumerate(class_errs)}})
 
-    per_class, summary = T.class_mce_table({"adv": errors([10.0, 40.0, 20.0]), "advplus": errors([5.0, 5.0, 35.0])},
+    per_class, summary = chapter_tables.class_mce_table({"adv": errors([10.0, 40.0, 20.0]), "advplus": errors([5.0, 5.0, 35.0])},
                                            CLASS_NAMES)
     assert list(per_class.index) == CLASS_NAMES and list(per_class.columns) == ["adv", "advplus"]
     assert per_class["adv"].tolist() == [10.0, 40.0, 20.0]
@@ -204,18 +205,18 @@ def test_class_mce_table_summarises_each_methods_classes():
 def test_real_error_helpers_split_score_and_regroup():
     runs = {"std": [hand_run("std", 0)], "adv": [hand_run("adv", 0), hand_run("adv", 1)]}
     predictions = {r.run_id: pd.DataFrame({"wrong": [r.config.seed]}) for r in T.run_list(runs)}
-    metrics, tables = T.real_errors(predictions, score=lambda f: ({"real_err": 10.0 + f["wrong"][0]}, f * 2))
+    metrics, tables = chapter_tables.real_errors(predictions, score=lambda f: ({"real_err": 10.0 + f["wrong"][0]}, f * 2))
     assert metrics == {r.run_id: {"real_err": 10.0 + r.config.seed} for r in T.run_list(runs)}
     assert tables[runs["adv"][1].run_id]["wrong"].tolist() == [2]
-    table = T.real_error_table(T.run_list(runs), metrics)
+    table = chapter_tables.real_error_table(T.run_list(runs), metrics)
     assert table.loc[("adv", 1), "real_err"] == 11.0 and table.loc[("std", 0), "clean_err"] == 20.0
-    grouped = T.predictions_by_method(runs, predictions)
+    grouped = chapter_tables.predictions_by_method(runs, predictions)
     assert list(grouped) == ["std", "adv"] and grouped["adv"][1] is predictions[runs["adv"][1].run_id]
 
 
 def test_class_accuracy_table_is_100_minus_mean_error():
     runs = {"adv": [hand_run("adv", 0, pgd=(40.0, 50.0, 60.0)), hand_run("adv", 1, pgd=(60.0, 70.0, 80.0))]}
-    acc = T.class_accuracy_table(runs, CLASS_NAMES)
+    acc = chapter_tables.class_accuracy_table(runs, CLASS_NAMES)
     assert list(acc.columns) == [("Adv", "clean"), ("Adv", "PGD-40")]
     assert acc[("Adv", "PGD-40")].tolist() == [50.0, 40.0, 30.0] and acc[("Adv", "clean")].tolist() == [90.0, 80.0, 70.0]
 
@@ -228,16 +229,16 @@ def test_adversarial_flow_tables_pool_the_seeds(tmp_path):
     from labelaug_core.runs.store import find_runs
 
     runs = find_runs(tmp_path, [0, 1], ("adv",), dataset="fashion-mnist", epochs=1)
-    matrices, flows = T.adversarial_flow_tables(runs, CLASS_NAMES, top=5)
+    matrices, flows = chapter_tables.adversarial_flow_tables(runs, CLASS_NAMES, top=5)
     assert matrices["adv"].loc["tee", "coat"] == 75.0 and matrices["adv"].loc["trouser", "tee"] == 50.0
     assert flows["adv"].iloc[0][["true", "sent to", "count"]].tolist() == ["tee", "coat", 3]
-    table = T.flow_table(flows)
+    table = chapter_tables.flow_table(flows)
     assert table.index.names == ["model", "rank"] and table.loc[("Adv", 1), "sent to"] == "tee"
 
 
 def test_weight_norm_tables_correlate_robust_accuracy_with_norms():
     runs = {"adv": [hand_run("adv", 0, pgd=(80.0, 50.0, 20.0)), hand_run("adv", 1, pgd=(50.0, 50.0, 50.0))]}
-    frames, corr = T.weight_norm_tables(runs, CLASS_NAMES, norms=lambda run: [1.0, 2.0, 3.0])
+    frames, corr = chapter_tables.weight_norm_tables(runs, CLASS_NAMES, norms=lambda run: [1.0, 2.0, 3.0])
     assert frames["adv"]["robust_acc"].tolist() == [20.0, 50.0, 80.0] and frames["adv"]["norm"].tolist() == [1, 2, 3]
     assert corr.loc[("Adv", 0), "pearson_r"] == pytest.approx(1.0)
     assert np.isnan(corr.loc[("Adv", 1), "pearson_r"])  # every class equally robust: no correlation defined
@@ -245,15 +246,15 @@ def test_weight_norm_tables_correlate_robust_accuracy_with_norms():
 
 def test_temperature_success_table_one_column_per_model():
     sweep = pd.DataFrame({"temperature": [0.1, 1.0], "success_%": [30.0, 40.0]})
-    table = T.temperature_success_table({"adv": sweep, "advplus": sweep.assign(**{"success_%": [10.0, 20.0]})})
+    table = chapter_tables.temperature_success_table({"adv": sweep, "advplus": sweep.assign(**{"success_%": [10.0, 20.0]})})
     assert table.index.name == "T" and table.loc[1.0, "Adv"] == 40.0 and table.loc[0.1, "Adv+"] == 10.0
 
 
 def test_class_list_and_heldout_error_table():
-    assert T.class_list("6,2") == [6, 2] and T.class_list("") == [] and T.class_list("3") == [3]
+    assert chapter_tables.class_list("6,2") == [6, 2] and chapter_tables.class_list("") == [] and chapter_tables.class_list("3") == [3]
     heldout = [pd.DataFrame({"clean_err": [10.0, 20.0, 30.0], "robust_err": [50.0, 60.0, 70.0]}),
                pd.DataFrame({"clean_err": [30.0, 20.0, 10.0], "robust_err": [70.0, 60.0, 90.0]})]
-    table = T.heldout_error_table(heldout, CLASS_NAMES)
+    table = chapter_tables.heldout_error_table(heldout, CLASS_NAMES)
     assert table["clean_err"].tolist() == [20.0, 20.0, 20.0] and table.loc["coat", "robust_err"] == 80.0
 
 
@@ -265,18 +266,18 @@ def test_bias_choices_and_defence_rows():
         seen.append((run.config.method, weak_class, size, steps))
         return float(run.config.seed), pd.DataFrame({"bias": biases})
 
-    chosen, grids = T.bias_choices(runs, 2, [0.0, 1.0], size=10, steps=3, choose=choose)
+    chosen, grids = chapter_tables.bias_choices(runs, 2, [0.0, 1.0], size=10, steps=3, choose=choose)
     assert chosen == {("adv", 0): 0.0, ("adv", 1): 1.0, ("advplus", 0): 0.0}
     assert seen[0] == ("adv", 2, 10, 3) and len(seen) == 3  # std is not adjusted
     assert grids.index.names == ["model", "row"] and list(grids.index.get_level_values(0).unique()) == ["Adv", "Adv+"]
     # With a bias of 0 a run is evaluated as it is: its own per-class table, no model needed.
     zero = {k: 0.0 for k in chosen}
     weighted = {"adv": [hand_run("adv", 0, pgd=(1.0, 2.0, 3.0))], "advplus": [hand_run("advplus", pgd=(4.0, 5.0, 6.0))]}
-    rows = T.defence_rows(runs, weighted, zero, 2, 3, 3.0)
+    rows = chapter_tables.defence_rows(runs, weighted, zero, 2, 3, 3.0)
     assert list(rows) == ["Adv", "Adv+", "Adv, loss weight 3", "Adv+, loss weight 3", "Adv, logit bias", "Adv+, logit bias"]
     assert len(rows["Adv"]) == 2 and rows["Adv+, loss weight 3"][0]["pgd_err"].tolist() == [4.0, 5.0, 6.0]
     assert rows["Adv, logit bias"][1]["pgd_err"].tolist() == runs["adv"][1].per_class["pgd_err"].tolist()
-    assert "Adv, loss weight 3" not in T.defence_rows(runs, None, zero, 2, 3, 3.0)
+    assert "Adv, loss weight 3" not in chapter_tables.defence_rows(runs, None, zero, 2, 3, 3.0)
 
 
 def test_bench_report_shows_every_result_and_the_targets():
@@ -289,12 +290,12 @@ def test_bench_report_shows_every_result_and_the_targets():
               "attacks": [{"model": "small-cnn", "input": [128, 1, 28, 28], "steps": 10, "repeats": 3, "rows": [row]}],
               "epoch": {"steps": 10, "images": 1000, "batch": 128, "repeats": 3, "speedup_vs_reference": 3.0,
                         "rows": [{"case": "fast", "median_s": 1.0, "images_per_s": 1000.0, "pct_of_floor": 80.0}]}}
-    items = T.bench_report({"cpu-a.json": result, "cpu-b.json": result})
+    items = chapter_tables.bench_report({"cpu-a.json": result, "cpu-b.json": result})
     texts = [i.data for i in items if isinstance(i, Markdown)]
     frames = [i for i in items if isinstance(i, pd.DataFrame)]
     assert sum("File `cpu-a.json`" in t for t in texts) == 1 and sum("File `cpu-b.json`" in t for t in texts) == 1
     assert len(frames) == 6  # attack, epoch and targets table of each result
     missed = [t for t in texts if t.startswith("Missed: ")]
     assert len(missed) == 2 and "fast path vs torchattacks.PGD 1.50x (target 3x)" in missed[0]
-    assert not T.has_gpu_result({"a": result})
-    assert T.has_gpu_result({"a": result, "b": result | {"env": result["env"] | {"device": "cuda:0"}}})
+    assert not chapter_tables.has_gpu_result({"a": result})
+    assert chapter_tables.has_gpu_result({"a": result, "b": result | {"env": result["env"] | {"device": "cuda:0"}}})

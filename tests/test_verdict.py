@@ -7,9 +7,16 @@ import torch
 from torch import nn
 
 from labelaug_core.errors import ConfigError
-from labelaug_core.evaluation.strong import LADDER, StrongEval, strong_eval, worst_of
-from labelaug_core.report.verdict import claim_verdict, gain_vulnerability, ladder_table, member_table, verdict_sentence, verdict_table
-
+from labelaug_core.evaluation.ladder import LADDER, StrongEval, worst_of
+from labelaug_core.evaluation.strong import strong_eval
+from labelaug_core.report.verdict import (
+    claim_verdict,
+    gain_vulnerability,
+    ladder_table,
+    member_table,
+    verdict_sentence,
+    verdict_table,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -156,9 +163,11 @@ from pathlib import Path
 import pandas as pd
 
 from labelaug_core.config import TrainConfig
+from labelaug_core.report import sentences
 from labelaug_core.report import verdict as V
 from labelaug_core.report.tables import PAPER_TABLE1, paper_relative_drop
 from labelaug_core.runs.store import Run
+from labelaug_core.runs.strong import masking_check_tables
 
 
 def test_verdict_sentence_quotes_the_papers_drop_from_table1(monkeypatch):
@@ -185,27 +194,27 @@ def test_profile_gain_paragraph_says_which_way_the_gain_goes(adv, plus, words):
 
 def test_delta_control_lines_compare_adv_then_each_delta_with_the_control():
     summary = pd.DataFrame({"pgd_err": [50.0, 49.5, 30.0]}, index=pd.Index([0.0, 0.03, 0.3], name="delta"))
-    lines = V.delta_control_lines(summary, adv_pgd_err=60.0, n=1000).split("\n")
+    lines = sentences.delta_control_lines(summary, adv_pgd_err=60.0, n=1000).split("\n")
     assert len(lines) == 3
     assert lines[0].startswith("- Adv+ δ = 0 vs Adv: PGD-40 error 50.00% against 60.00% (-10.00 pp")
     assert lines[0].endswith("lower, beyond two standard errors.")
     assert lines[1].startswith("- Adv+ δ = 0.03 vs δ = 0") and lines[1].endswith("within noise.")
     assert lines[2].startswith("- Adv+ δ = 0.3 vs δ = 0: PGD-40 error 30.00% against 50.00% (-20.00 pp")
-    assert "no δ = 0 run" in V.delta_control_lines(summary.drop(index=0.0), 60.0, 1000)
-    higher = V.delta_control_lines(pd.DataFrame({"pgd_err": [80.0]}, index=[0.0]), 60.0, 1000)
+    assert "no δ = 0 run" in sentences.delta_control_lines(summary.drop(index=0.0), 60.0, 1000)
+    higher = sentences.delta_control_lines(pd.DataFrame({"pgd_err": [80.0]}, index=[0.0]), 60.0, 1000)
     assert higher.endswith("higher, beyond two standard errors.")
 
 
 def test_corruption_source_note_says_whether_it_is_the_papers_benchmark():
-    small = V.corruption_source_note("generated, CIFAR-10-C constants, 28 px", "fashion-mnist", 200)
+    small = sentences.corruption_source_note("generated, CIFAR-10-C constants, 28 px", "fashion-mnist", 200)
     assert "**This is not the paper's benchmark**" in small and "CIFAR-10-C" in small and "28 px" in small
     assert "so CIFAR-10-C's are used" in small
-    recipe = V.corruption_source_note("generated, ImageNet-C constants, 224 px", "imagenet", 500)
+    recipe = sentences.corruption_source_note("generated, ImageNet-C constants, 224 px", "imagenet", 500)
     assert "the ImageNet-C recipe" in recipe and "not the paper's benchmark" not in recipe
-    files = V.corruption_source_note("ImageNet-C files in /data/imagenet-c, 224 px", "imagenet", 500)
+    files = sentences.corruption_source_note("ImageNet-C files in /data/imagenet-c, 224 px", "imagenet", 500)
     assert "the paper's benchmark, on a subset" in files and files.startswith("**Corrupted images:** ")
     with pytest.raises(ValueError, match="empty source"):
-        V.corruption_source_note("", "fashion-mnist", 200)
+        sentences.corruption_source_note("", "fashion-mnist", 200)
 
 
 def run_with_env(method, seed, env):
@@ -222,16 +231,16 @@ def test_runs_used_sentence_lists_runs_and_each_commit_once():
 
 
 def test_factor_counts_text():
-    assert V.factor_counts_text(pd.Series({"pose": 12, "background": 3})) == "pose 12, background 3"
+    assert sentences.factor_counts_text(pd.Series({"pose": 12, "background": 3})) == "pose 12, background 3"
 
 
 def test_class_spread_and_top_flow_sentences():
     acc = pd.concat({"Adv": pd.DataFrame({"clean": [90.0, 80.0], "PGD-40": [70.0, 20.5]}, index=["tee", "coat"])}, axis=1)
-    assert V.class_spread_sentence(acc) == ("Spread between the most and the least robust class under PGD-40: "
+    assert sentences.class_spread_sentence(acc) == ("Spread between the most and the least robust class under PGD-40: "
                                             "Adv **49.5 pp** (best tee 70.0%, worst coat 20.5%).")
     flows = {"adv": pd.DataFrame([{"true": "shirt", "sent to": "tee", "count": 9, "share_%": 45.2}]),
              "advplus": pd.DataFrame()}
-    assert V.top_flow_sentence(flows) == ("The most frequent flow of each model: Adv: **shirt → tee** (45% of the "
+    assert sentences.top_flow_sentence(flows) == ("The most frequent flow of each model: Adv: **shirt → tee** (45% of the "
                                           "shirt images attacked); Adv+: no adversarial errors.")
 
 
@@ -239,12 +248,12 @@ def test_class_spread_and_top_flow_sentences():
                                      (0.1, "weak (|r| < 0.3)"), (-0.29, "weak (|r| < 0.3)"),
                                      (-0.3, "negative, the opposite of Tian et al."), (float("nan"), "undefined")])
 def test_tian_comparison_thresholds(r, words):
-    assert V.tian_comparison(r) == words
+    assert sentences.tian_comparison(r) == words
 
 
 def test_weight_norm_sentence_means_over_seeds():
     corr = pd.DataFrame({"model": ["Adv", "Adv", "Adv+"], "seed": [0, 1, 0], "pearson_r": [0.6, 0.2, -0.5]})
-    text = V.weight_norm_sentence(corr.set_index(["model", "seed"]))
+    text = sentences.weight_norm_sentence(corr.set_index(["model", "seed"]))
     assert "Adv **0.40** (positive, as Tian et al. report)" in text
     assert "Adv+ **-0.50** (negative, the opposite of Tian et al.)" in text
 
@@ -256,11 +265,11 @@ def test_ladder_gain_tables_and_climb_sentences():
                            **{"pgd-10": [1, 1, 1, 0] * 2 + none * 2, "pgd-40": [1, 1, 1, 0] * 2 + none * 2},
                            ensemble=[1, 1, 1, 1] * 2 + none * 2)
     flat = hand_made(y, **{r: none * 4 for r in LADDER})
-    ladders = V.ladder_tables({"adv": [vulnerable], "advplus": [flat]}, ["a", "b", "c", "d"])
+    ladders = sentences.ladder_tables({"adv": [vulnerable], "advplus": [flat]}, ["a", "b", "c", "d"])
     assert ladders["adv"]["ensemble_err"].tolist() == [100.0, 100.0, 0.0, 0.0]
-    gains = V.gain_table(ladders)
+    gains = sentences.gain_table(ladders)
     assert gains.index.names == ["model", "rung"] and gains.loc[("Adv", "fgsm -> ensemble"), "weak_half_share_%"] == 100.0
-    lines = V.climb_sentences(gains).split("\n")
+    lines = sentences.climb_sentences(gains).split("\n")
     assert lines[0].startswith("- **Adv**: from FGSM to the ensemble the class error rises by 25.0 pp on average")
     assert lines[0].endswith("mainly on the more vulnerable classes.")
     assert lines[1] == "- **Adv+**: the ensemble adds nothing over FGSM (mean gain 0.0 pp)."
@@ -271,7 +280,7 @@ def test_temperature_sentences_say_whether_a_temperature_beats_plain_pgd():
         return pd.DataFrame({"temperature": [0.1, 1.0, 10.0], "success_%": success,
                              "class_0_success_%": class0, "class_1_success_%": class1})
 
-    text = V.temperature_sentences({"adv": sweep([50.0, 40.0, 30.0], [60.0, 40.0, 0.0], [40.0, 40.0, 60.0]),
+    text = sentences.temperature_sentences({"adv": sweep([50.0, 40.0, 30.0], [60.0, 40.0, 0.0], [40.0, 40.0, 60.0]),
                                     "advplus": sweep([10.0, 20.0, 15.0], [0.0] * 3, [0.0] * 3)}, n_images=50)
     lines = text.split("\n")
     assert lines[0] == ("- **Adv**: T = 0.1 reaches 50.0% success against 40.0% for plain PGD (+10.0 pp); it raises "
@@ -305,7 +314,7 @@ def test_masking_checks_report_and_verdict_paragraph():
         passed = [True, not (run.config.method == "advplus" and logits == "all")]
         return pd.DataFrame({"name": ["grad", "transfer"], "passed": passed, "message": ["ok", "?"]})
 
-    checks = V.masking_check_tables(runs, evals, evals["advplus"], n=0, apgd_steps=3, step_counts=[5],
+    checks = masking_check_tables(runs, evals, evals["advplus"], n=0, apgd_steps=3, step_counts=[5],
                                     square_queries=0, check=check)
     assert list(checks) == ["Std", "Adv", "Adv+", "Adv+ (all K+M logits)"]
     assert calls[0] == ("std", "classes", "adv", [False, True]) and calls[3][:3] == ("advplus", "all", "std")
@@ -328,21 +337,21 @@ def test_masking_checks_report_and_verdict_paragraph():
 def test_weakest_class_note_bias_sentence_and_defence_changes():
     names = ["tee", "trouser", "shirt"]
     heldout = pd.DataFrame({"n": [10, 10, 10], "split": ["train"] * 3})
-    same = V.weakest_class_note(heldout, [2], [2], names, "2")
+    same = sentences.weakest_class_note(heldout, [2], [2], names, "2")
     assert same.startswith("Held-out split: 30 train images that the runs do not train on.")
     assert "**shirt (2)**" in same and "This is the class the plan's class-weighted runs up-weight" in same
-    other = V.weakest_class_note(heldout.assign(split="test"), [2], [0], names, "0")
+    other = sentences.weakest_class_note(heldout.assign(split="test"), [2], [0], names, "0")
     assert "outside the runs' test subset" in other and "up-weight tee (0) instead" in other
-    assert "names no weak class" in V.weakest_class_note(heldout, [2], [], names, "")
+    assert "names no weak class" in sentences.weakest_class_note(heldout, [2], [], names, "")
 
-    assert V.bias_sentence({("adv", 0): 1.5, ("advplus", 1): 0.0}) == (
+    assert sentences.bias_sentence({("adv", 0): 1.5, ("advplus", 1): 0.0}) == (
         "Chosen bias per model and seed: Adv seed 0: **1.5**, Adv+ seed 1: **0**.")
 
     columns = ["robust_worst_acc", "robust_avg_acc", "robust_sd", "clean_avg_acc"]
     table = pd.DataFrame([[20.0, 40.0, 10.0, 80.0], [25.0, 45.0, 9.0, 82.0], [30.0, 41.0, 8.0, 79.0],
                           [26.0, 46.0, 8.5, 81.0], [20.1, 46.7, float("nan"), 82.3]], columns=columns,
                          index=["Adv", "Adv+", "Adv, logit bias", "Adv+, logit bias", "AT (peers)"])
-    text = V.defence_changes(table, names, 2, [0])
+    text = sentences.defence_changes(table, names, 2, [0])
     assert "Defended class: **shirt** (logit bias), tee (loss weight)." in text
     assert ("- **Adv, logit bias** vs Adv: worst-class robust accuracy +10.0 pp (30.0%), class-mean robust accuracy "
             "+1.0 pp, robust SD -2.0 pp, class-mean clean accuracy -1.0 pp.") in text

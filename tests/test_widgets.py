@@ -9,10 +9,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
-
-from labelaug_core.errors import ConfigError  # noqa: E402
 from ipywidgets.widgets.widget_link import Link  # noqa: E402
 
+from labelaug_core.errors import ConfigError  # noqa: E402
 from labelaug_core.report.widgets import FigureSlider, png_bytes, slider_of_figures  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

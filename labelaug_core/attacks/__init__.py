@@ -5,10 +5,10 @@ Pure tensor functions: nothing here reads or writes files.
 
 from labelaug_core.attacks.apgd import (  # noqa: F401
     LOSSES,
+    apgd,
+    checkpoints,
     dlr_loss,
     dlr_targeted_loss,
-    checkpoints,
-    apgd,
 )
 from labelaug_core.attacks.ensemble import (  # noqa: F401
     DEFAULT_ENSEMBLE,
@@ -17,23 +17,23 @@ from labelaug_core.attacks.ensemble import (  # noqa: F401
 )
 from labelaug_core.attacks.pgd import (  # noqa: F401
     attack_loss,
-    pgd,
     fgsm,
+    pgd,
     seeded_pgd,
 )
 from labelaug_core.attacks.square import (  # noqa: F401
     square_attack,
 )
 from labelaug_core.attacks.threat import (  # noqa: F401
-    NORMS,
     LOGITS,
-    check_norm,
-    check_logits,
-    attacked_logits,
+    NORMS,
     attack_mode,
-    per_example,
-    l2_norm,
+    attacked_logits,
+    check_logits,
+    check_norm,
     default_alpha,
-    project,
     generator_for,
+    l2_norm,
+    per_example,
+    project,
 )

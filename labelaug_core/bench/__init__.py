@@ -2,30 +2,30 @@
 
 from labelaug_core.bench.results import (  # noqa: F401
     TARGETS,
-    load_results,
-    result_summary,
     attack_frame,
     epoch_frame,
+    load_results,
+    result_summary,
     targets_frame,
 )
 from labelaug_core.bench.run import (  # noqa: F401
     run_benchmarks,
 )
 from labelaug_core.bench.timing import (  # noqa: F401
-    time_once,
-    interleaved,
     floor_passes,
-    pass_flops,
     gemm_peak,
+    interleaved,
+    pass_flops,
+    time_once,
 )
 from labelaug_core.bench.workloads import (  # noqa: F401
-    FMNIST_EPS,
-    Workload,
-    WORKLOADS,
     EPOCH_IMAGES,
+    FMNIST_EPS,
+    WORKLOADS,
+    Workload,
     attack_cases,
     bench_attacks,
-    reference_epoch,
-    floor_epoch,
     bench_epoch,
+    floor_epoch,
+    reference_epoch,
 )

@@ -4,63 +4,64 @@
 """
 
 from labelaug_core.runs.corruptions import (  # noqa: F401
-    find_imagenet_c,
-    clean_images,
     CORRUPTION_CODE,
+    clean_images,
     corruption_eval,
-    corruption_source,
     corruption_examples,
+    corruption_source,
+    find_imagenet_c,
 )
 from labelaug_core.runs.defences import (  # noqa: F401
     DEFENCE_CODE,
-    heldout_indices,
-    heldout_data,
-    heldout_class_errors,
-    weakest_classes,
     choose_run_bias,
     evaluate_adjusted,
+    heldout_class_errors,
+    heldout_data,
+    heldout_indices,
+    weakest_classes,
 )
 from labelaug_core.runs.imagenet import (  # noqa: F401
     run_predictions,
 )
 from labelaug_core.runs.protocol import (  # noqa: F401
     EVAL_BATCH,
-    test_loader,
     attack_seed,
     protocol_predictions,
     run_test_images,
+    test_loader,
 )
 from labelaug_core.runs.status import (  # noqa: F401
-    run_status,
-    study_status,
     chapter_status,
     plan_status,
+    run_status,
+    study_status,
 )
 from labelaug_core.runs.store import (  # noqa: F401
     RUN_FILES,
     Run,
-    git_commit,
-    is_finished,
-    read_config,
-    load_run,
-    recorded_data_dir,
-    load_model,
     find_run,
     find_runs,
+    git_commit,
+    is_finished,
+    load_model,
+    load_run,
+    read_config,
+    recorded_data_dir,
 )
 from labelaug_core.runs.strong import (  # noqa: F401
-    STRONG_CODE,
     CHECKS_CODE,
+    STRONG_CODE,
     TEMPERATURE_CODE,
-    strong_evaluation,
+    masking_check_tables,
     masking_checks,
+    strong_evaluation,
     temperature_evaluation,
 )
 from labelaug_core.runs.training import (  # noqa: F401
     EVAL_CODE,
-    run_lock,
     check_inputs,
     ensure_run,
-    evaluate_run,
     evaluate_again,
+    evaluate_run,
+    run_lock,
 )

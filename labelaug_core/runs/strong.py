@@ -22,7 +22,8 @@ from labelaug_core.cache import Artifact, cached_table
 from labelaug_core.errors import ConfigError
 from labelaug_core.evaluation.checks import checks_frame, run_masking_checks
 from labelaug_core.evaluation.classwise import temperature_sweep
-from labelaug_core.evaluation.strong import StrongEval, strong_eval
+from labelaug_core.evaluation.ladder import StrongEval
+from labelaug_core.evaluation.strong import strong_eval
 from labelaug_core.runs.protocol import run_test_images
 from labelaug_core.runs.store import Run, load_model
 
@@ -134,3 +135,22 @@ def temperature_evaluation(run: Run, *, n: int, temperatures, steps: int | None 
 
     return cached_table(Artifact(Path(run.run_dir) / "evals", f"temperature-n{n}-pgd{steps}", settings,
                                  TEMPERATURE_CODE), compute)
+
+
+def masking_check_tables(runs: dict, strong: dict[str, list[StrongEval]], strong_all: list[StrongEval], *,
+                         n: int, apgd_steps: int, step_counts, square_queries: int, data_dir: str | None = None,
+                         check=None) -> dict[str, pd.DataFrame]:
+    """Chapter 10's gradient-masking checks of each model's first seed (``check`` =
+    :func:`labelaug_core.runs.masking_checks` by default): Std (transfer from Adv), Adv and Adv+
+    (transfer from Std), Adv+ attacked on all K + M logits; each reuses the examples that its
+    white-box ensemble got wrong. ``{label: checks table}`` with ``name``, ``passed``, ``message``."""
+    check = masking_checks if check is None else check
+    first = {m: group[0] for m, group in runs.items()}
+    cases = {"Std": (first["std"], "classes", first["adv"], strong["std"][0]),
+             "Adv": (first["adv"], "classes", first["std"], strong["adv"][0]),
+             "Adv+": (first["advplus"], "classes", first["std"], strong["advplus"][0]),
+             "Adv+ (all K+M logits)": (first["advplus"], "all", first["std"], strong_all[0])}
+    return {label: check(run, n=n, logits=logits, white_box_wrong=white_box.wrong["ensemble"], transfer_run=transfer,
+                         apgd_steps=apgd_steps, step_counts=tuple(step_counts), square_queries=square_queries,
+                         data_dir=data_dir)
+            for label, (run, logits, transfer, white_box) in cases.items()}
