@@ -16,6 +16,8 @@ from typing import Any
 from labelaug_core.errors import ConfigError
 
 METHODS = ("std", "adv", "advplus")
+INIT_FROM = ("", "std")       # "" = from scratch; "std" = fine-tune the Std run of the same settings (the paper)
+ATTACK_BN = ("train", "eval")  # BatchNorm mode while the training attack runs (PGD-AT: train)
 MODELS = ("auto", "small-cnn", "preact-resnet18", "resnet50")
 PRECISIONS = ("fp32", "bf16")
 # The modules whose code (with everything they import) determines a run: a change recomputes it.
@@ -62,6 +64,10 @@ class TrainConfig:
     precision: str = "auto"          # auto | fp32 | bf16 (autocast for training steps)
     weak_classes: str = ""           # comma-separated class indices whose loss is up-weighted
     weak_class_weight: float = 1.0   # loss weight of weak_classes (others 1); Tian et al. 2021
+    init_from: str = ""              # "" = train from scratch; "std" = fine-tune the Std run (see init_source)
+    finetune_epochs: int = 0         # epochs of the fine-tune (init_from only; the paper: 10)
+    finetune_lr: float | None = None  # peak lr of the fine-tune, cosine (init_from only; the paper: 0.01); None = lr
+    attack_bn: str = "train"         # BatchNorm mode of the training attack: train (Madry, Rice et al.) | eval
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -103,8 +109,16 @@ class TrainConfig:
             values["alpha"] = 2.5 * float(values["eps"]) / values["steps"]
         if self.method != "advplus":
             values["delta"], values["num_ops"] = 0.0, 0
+        if self.method == "std":
+            values["attack_bn"] = "train"  # no training attack
         if not values["weak_classes"]:
             values["weak_class_weight"] = 1.0
+        if not values["init_from"]:
+            values["finetune_epochs"], values["finetune_lr"] = 0, None
+        elif values["finetune_lr"] is None:
+            values["finetune_lr"] = values["lr"]
+        if values["finetune_lr"] is not None:
+            values["finetune_lr"] = float(values["finetune_lr"])
         if values["eval_subset"] == 0:
             values["eval_subset"] = values["test_subset"]
         if values["weak_classes"]:
@@ -114,6 +128,22 @@ class TrainConfig:
 
             values["precision"] = pick_precision(self, pick_device(device))
         return TrainConfig(**values)
+
+    def init_source(self) -> "TrainConfig | None":
+        """The run whose weights this one starts from: for ``init_from="std"`` the Std run with the
+        same settings (same seed, data, model, ``epochs`` and ``lr``: the plan's own Std run), which this
+        run then fine-tunes for ``finetune_epochs`` at ``finetune_lr``; None when trained from scratch."""
+        if not self.init_from:
+            return None
+        return dataclasses.replace(self, method="std", delta=0.0, num_ops=0, init_from="", finetune_epochs=0,
+                                   finetune_lr=None, weak_classes="", weak_class_weight=1.0)
+
+    @property
+    def schedule(self) -> tuple[int, float]:
+        """(epochs, peak lr) of this run's own training: the fine-tune's when ``init_from`` is set."""
+        if self.init_from:
+            return int(self.finetune_epochs), float(self.finetune_lr if self.finetune_lr is not None else self.lr)
+        return int(self.epochs), float(self.lr)
 
     def check_classes(self, num_classes: int) -> None:
         """Raise a ConfigError if ``weak_classes`` names a class outside [0, ``num_classes``)."""
@@ -145,7 +175,8 @@ class TrainConfig:
         cfg = self.resolved(device)
         digest = hashlib.sha1(json.dumps(self.run_key(device), sort_keys=True).encode()).hexdigest()[:8]
         delta = f"-d{cfg.delta:g}" if cfg.method == "advplus" else ""
-        return f"{cfg.dataset}-{cfg.method}{delta}-s{cfg.seed}-{digest}"
+        tuned = f"-ft{cfg.init_from}" if cfg.init_from else ""
+        return f"{cfg.dataset}-{cfg.method}{delta}{tuned}-s{cfg.seed}-{digest}"
 
     @property
     def run_id(self) -> str:
@@ -183,5 +214,13 @@ def _validate(c: TrainConfig) -> None:
     _check(c.weak_class_weight > 0, f"weak_class_weight must be > 0; got {c.weak_class_weight}")
     _check(all(part.strip().isdigit() for part in c.weak_classes.split(",")) if c.weak_classes else True,
            f"weak_classes must be comma-separated class indices like '6' or '6,2'; got {c.weak_classes!r}")
-    for name in ("train_subset", "test_subset", "eval_subset", "seed", "image_size"):
+    _check(c.init_from in INIT_FROM, f"init_from must be one of '', std; got {c.init_from!r}")
+    _check(not c.init_from or c.method != "std", f"init_from: {c.init_from} needs method adv or advplus; got {c.method!r}")
+    _check(c.init_from or (c.finetune_epochs == 0 and c.finetune_lr is None),
+           "finetune_epochs and finetune_lr need init_from: std")
+    _check(not c.init_from or c.finetune_epochs >= 1, f"finetune_epochs must be >= 1 with init_from; got {c.finetune_epochs}")
+    if c.finetune_lr is not None:
+        _check(c.finetune_lr > 0, f"finetune_lr must be > 0; got {c.finetune_lr}")
+    _check(c.attack_bn in ATTACK_BN, f"attack_bn must be one of train, eval; got {c.attack_bn!r}")
+    for name in ("train_subset", "test_subset", "eval_subset", "seed", "image_size", "finetune_epochs"):
         _check(getattr(c, name) >= 0, f"{name} must be >= 0; got {getattr(c, name)}")

@@ -62,7 +62,7 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig, device: torch.de
     """SGD with momentum and weight decay; the fused kernel (one launch for all parameters)
     on CUDA and CPU, the foreach one elsewhere."""
     fast = {"fused": True} if device.type in ("cuda", "cpu") else {"foreach": True}
-    return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+    return torch.optim.SGD(model.parameters(), lr=config.schedule[1], momentum=config.momentum,
                            weight_decay=config.weight_decay, **fast)
 
 
@@ -93,8 +93,13 @@ def train(
     rank: int = 0,
     world_size: int = 1,
     stop_after_epochs: int | None = None,
+    init_checkpoint: Path | None = None,
 ) -> tuple[Classifier, list[dict]]:
     """Train (or resume) ``config`` in ``run_dir``; return the model and the per-epoch history.
+
+    Trains ``config.schedule`` (epochs, peak lr): a fine-tune (``init_from``) starts from the weights
+    of ``init_checkpoint`` (the Std run's, :func:`load_initial_weights`) and trains
+    ``finetune_epochs`` at ``finetune_lr``.
 
     ``stop_after_epochs`` ends early after that many epochs of this call (used to test resume).
     With ``world_size > 1`` (torchrun), the model is wrapped in DistributedDataParallel, each
@@ -109,7 +114,12 @@ def train(
     precision = pick_precision(config, dev)
     channels_last = uses_channels_last(dev)
     torch.manual_seed(config.seed)  # the same initial weights on every rank
-    model = build_for(config, data_dir).to(dev)
+    model = build_for(config, data_dir)
+    if config.init_from:
+        if init_checkpoint is None:
+            raise ConfigError(f"init_from: {config.init_from} needs the checkpoint of the run it starts from")
+        load_initial_weights(model, init_checkpoint)
+    model = model.to(dev)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     # No torch.compile: on the project's 2-core CPU the compiled small CNN ran PGD-10 about 3x
@@ -122,12 +132,13 @@ def train(
         device=dev, seed=config.seed, subset=config.train_subset, rank=rank, world_size=world_size,
         image_size=config.image_size or None,
     )
-    total_steps = config.epochs * len(loader)
+    epochs, peak_lr = config.schedule
+    total_steps = epochs * len(loader)
     class_weight = config.class_weight(model.num_classes)
     if class_weight is not None:
         class_weight = class_weight.to(dev)
     optimizer = make_optimizer(model, config, dev)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps, eta_min=config.lr * 1e-4)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps, eta_min=peak_lr * 1e-4)
     history: list[dict] = []
     start_epoch = 0
     ckpt_path = run_dir / CHECKPOINT
@@ -147,7 +158,7 @@ def train(
         trained = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
 
     epochs_done = 0
-    for epoch in range(start_epoch, config.epochs):
+    for epoch in range(start_epoch, epochs):
         if stop_after_epochs is not None and epochs_done >= stop_after_epochs:
             break
         model.train()
@@ -158,12 +169,13 @@ def train(
         seen = 0
         bad_step = torch.zeros((), device=dev, dtype=torch.long)  # first non-finite step (1-based); 0: none
         bad_loss = torch.zeros((), device=dev)
-        bar = tqdm(loader, desc=f"{config.method} epoch {epoch + 1}/{config.epochs}", disable=not progress or rank != 0, leave=False)
+        bar = tqdm(loader, desc=f"{config.method} epoch {epoch + 1}/{epochs}", disable=not progress or rank != 0, leave=False)
         for step, (x, y) in enumerate(bar):
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             # The attack runs on the bare model (no DDP hooks); the update on the wrapped one.
-            x_train = pgd(model, x, y, config.eps, config.alpha, config.steps, precision=precision) if config.method != "std" else x
+            x_train = (pgd(model, x, y, config.eps, config.alpha, config.steps, precision=precision, bn_mode=config.attack_bn)
+                       if config.method != "std" else x)
             loss, pred = _step_loss(trained, model, config, x_train, y, precision, class_weight)
             first_bad = (bad_step == 0) & ~torch.isfinite(loss.detach())
             bad_step = torch.where(first_bad, step + 1, bad_step)
@@ -199,6 +211,26 @@ def train(
             _save_atomic(state, ckpt_path)
     model.eval()
     return model, history
+
+
+def load_initial_weights(model: Classifier, checkpoint: Path) -> None:
+    """Start ``model`` from another run's weights (``checkpoint``: a run's checkpoint.pt), as the paper
+    fine-tunes standard weights: every tensor is copied; the output layer's K class rows come from the
+    checkpoint and its M operation rows (label augmentation) keep their fresh initialisation."""
+    source = torch.load(checkpoint, map_location="cpu", weights_only=True)["model"]
+    target = model.state_dict()
+    if set(source) != set(target):
+        raise ConfigError(f"init_from: {checkpoint} holds another architecture")
+    with torch.no_grad():
+        for name, tensor in source.items():
+            own = target[name]
+            if own.shape == tensor.shape:
+                own.copy_(tensor)
+            elif own.dim() >= 1 and own.shape[1:] == tensor.shape[1:] and own.shape[0] == tensor.shape[0] + model.num_ops:
+                own[: tensor.shape[0]].copy_(tensor)
+            else:
+                raise ConfigError(f"init_from: {checkpoint}: {name} has shape {tuple(tensor.shape)}, "
+                                  f"this model {tuple(own.shape)}")
 
 
 def _raise_if_diverged(bad_step: torch.Tensor, bad_loss: torch.Tensor, epoch: int, last_good: int) -> None:

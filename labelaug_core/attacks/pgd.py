@@ -109,6 +109,7 @@ def pgd(
     logits: str = "classes",
     precision: str = "fp32",
     generator: torch.Generator | None = None,
+    bn_mode: str = "eval",
 ) -> torch.Tensor:
     """Projected gradient descent on the cross-entropy (Madry et al. 2018).
 
@@ -126,12 +127,14 @@ def pgd(
         logits: ``"classes"`` attacks the first K logits, ``"all"`` all K + M.
         precision: ``"fp32"`` (the evaluation default) or ``"bf16"`` autocast (training).
         generator: draws the random starts (on ``x``'s device); None = the global RNG.
+        bn_mode: ``"eval"`` (evaluation) or ``"train"``: the mode of the model while attacking
+            (PGD-AT's training attack runs in train mode; see :func:`attack_mode`).
 
     Returns:
         x_adv: (B, C, H, W) in [0, 1], within ``eps`` of ``x`` in ``norm``.
     """
     _validate(eps, alpha, steps, norm, restarts, temperature, logits, precision)
-    with attack_mode(model):
+    with attack_mode(model, bn_mode):
         best = _pgd_once(model, x, y, eps, alpha, steps, norm, random_start, temperature, logits, precision, generator)
         if restarts == 1:
             return best

@@ -40,11 +40,15 @@ def attacked_logits(out: torch.Tensor, num_classes: int, logits: str) -> torch.T
 
 
 @contextlib.contextmanager
-def attack_mode(model: nn.Module) -> Iterator[None]:
-    """Eval mode and frozen parameters for the duration of an attack; both restored after."""
+def attack_mode(model: nn.Module, mode: str = "eval") -> Iterator[None]:
+    """Frozen parameters and ``mode`` ("eval", or "train" as PGD-AT's training attack runs: BatchNorm
+    normalises with the batch's statistics and updates its running ones) for the duration of an
+    attack; both restored after."""
+    if mode not in ("eval", "train"):
+        raise ConfigError(f"bn_mode must be one of eval, train; got {mode!r}")
     was_training = model.training
     flags = [p.requires_grad for p in model.parameters()]
-    model.eval()
+    model.train(mode == "train")
     for p in model.parameters():
         p.requires_grad_(False)
     try:

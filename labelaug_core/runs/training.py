@@ -24,7 +24,7 @@ from labelaug_core.runs.store import (
     read_config,
     recorded_data_dir,
 )
-from labelaug_core.train import pick_device, train
+from labelaug_core.train import CHECKPOINT, pick_device, train
 
 # The code of a re-evaluation (evals/pgd*), with everything it imports (labelaug_core.cache).
 EVAL_CODE = ("labelaug_core.runs.protocol",)
@@ -65,6 +65,8 @@ def ensure_run(
 ) -> Path:
     """Train and evaluate ``config`` unless ``runs_dir/<run_id>`` is finished; return the run dir.
 
+    A fine-tune (``init_from: std``) first ensures the Std run it starts from
+    (:meth:`~labelaug_core.config.TrainConfig.init_source`), in the same ``runs_dir``.
     Bad input (missing data, unknown classes) is refused before anything is written. An
     interrupted run resumes from its last epoch checkpoint; a second process asking for the same
     run waits for the first (:func:`run_lock`). Under torchrun every rank trains its shard; rank 0
@@ -78,6 +80,12 @@ def ensure_run(
     if is_finished(run_dir):
         return run_dir
     check_inputs(config, data_dir)
+    source = config.init_source()
+    init_checkpoint = None
+    if source is not None:
+        source_dir = ensure_run(source, runs_dir, data_dir=data_dir, device=device, progress=progress,
+                                rank=rank, world_size=world_size)
+        init_checkpoint = source_dir / CHECKPOINT
     lock = run_lock(Path(runs_dir), run_id) if rank == 0 else contextlib.nullcontext()
     with lock:
         if is_finished(run_dir):  # made by another process while this one waited
@@ -93,7 +101,7 @@ def ensure_run(
                               | {"world_size": world_size, "data_dir": data_root})
         barrier()
         model, history = train(config, run_dir, data_dir=data_dir, device=device, progress=progress,
-                               rank=rank, world_size=world_size)
+                               rank=rank, world_size=world_size, init_checkpoint=init_checkpoint)
         if rank == 0:
             pd.DataFrame(history).to_csv(run_dir / "history.csv", index=False)
             evaluate_run(run_dir, config, model, data_dir=data_dir, progress=progress)
