@@ -43,9 +43,19 @@ def test_attack_loss_is_the_cross_entropy_of_the_logits_over_t(logits):
     g = torch.Generator().manual_seed(4)
     z, y = 3 * torch.randn(8, 11, generator=g), torch.randint(0, 10, (8,), generator=g)
     used = z[:, :10] if logits == "classes" else z
-    for t in (0.5, 1.0, 4.0):
-        by_hand = -(used / t).log_softmax(1).gather(1, y[:, None]).sum()
+    by_hand = -used.log_softmax(1).gather(1, y[:, None]).sum()  # T = 1: the cross-entropy
+    torch.testing.assert_close(attack_loss(z, y, 10, logits_used=logits), by_hand)
+    for t in (0.5, 4.0):  # T != 1: log-sum-exp over the wrong classes minus the true logit, all over T
+        wrong = [torch.cat([used[i, :y[i]], used[i, y[i] + 1:]]) / t for i in range(8)]
+        by_hand = sum(torch.logsumexp(w, 0) - used[i, y[i]] / t for i, w in enumerate(wrong))
         torch.testing.assert_close(attack_loss(z, y, 10, temperature=t, logits_used=logits), by_hand)
+        # its logit gradient is the cross-entropy's on z / T times a positive factor per example
+        zz = used.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(attack_loss(zz, y, used.shape[1], temperature=t, logits_used="all"), zz)
+        (g_ce,) = torch.autograd.grad(torch.nn.functional.cross_entropy(zz / t, y, reduction="sum"), zz)
+        ratio = g / g_ce
+        torch.testing.assert_close(ratio, ratio[:, :1].expand_as(ratio))
+        assert bool((ratio > 0).all())
     assert not torch.allclose(attack_loss(z, y, 10, temperature=4.0, logits_used=logits),
                               attack_loss(z, y, 10, logits_used=logits))
 

@@ -25,7 +25,7 @@ from datagen import (
 from labelaug_core.data import sources
 from labelaug_core.data.loaders import ArrayLoader, make_loader
 from labelaug_core.data.readers import IDX_IMAGES_MAGIC, load_arrays, read_idx
-from labelaug_core.data.sampling import balanced_subset, crop_flip
+from labelaug_core.data.sampling import balanced_subset, crop_flip, interleave_classes
 from labelaug_core.data.sources import AUGMENTATION, DATASETS, DatasetInfo, dataset_info
 from labelaug_core.errors import ConfigError
 
@@ -298,7 +298,11 @@ def test_eval_loader_is_ordered_unaugmented_and_complete(data_root):
     assert [len(y) for _, y in batches] == [300, 300, 300, 100] and len(loader) == 4
     images, labels = load_arrays("fashion-mnist", "test", data_root)
     index = loader.epoch_indices()
-    assert torch.equal(index, index.sort().values)
+    assert torch.equal(index.sort().values, balanced_subset(labels, 1000))  # the subset, each image once
+    # classes interleaved: every prefix is as balanced as possible (today's first-N attacks every class)
+    for n in (10, 55, 300):
+        counts = torch.bincount(labels[index[:n]], minlength=10)
+        assert int(counts.max() - counts.min()) <= 1, (n, counts)
     assert torch.equal(torch.cat([x for x, _ in batches]), images[index].float() / 255)
     assert torch.equal(torch.cat([y for _, y in batches]), labels[index])
 
@@ -359,10 +363,11 @@ def test_imagefolder(tmp_path):
     loader = make_loader("imagefolder", "test", 3, train=False, data_dir=str(tmp_path), num_workers=0)
     xs, ys = map(torch.cat, zip(*loader))
     assert len(loader) == 2 and xs.shape == (4, 3, 12, 12) and xs.dtype == torch.float32
-    # val/ lacks "cat": its classes keep train/'s indices, and the pixels arrive exactly
-    assert ys.tolist() == [1, 1, 2, 2]
-    assert loader.paths() == [str(p) for p, _, _ in written["test"]]
-    assert torch.equal((xs * 255).round().to(torch.uint8), torch.from_numpy(np.stack([px for _, _, px in written["test"]])))
+    # val/ lacks "cat": its classes keep train/'s indices; classes interleaved; the pixels arrive exactly
+    assert ys.tolist() == [1, 2, 1, 2]
+    files = [written["test"][i] for i in (0, 2, 1, 3)]
+    assert loader.paths() == [str(p) for p, _, _ in files]
+    assert torch.equal((xs * 255).round().to(torch.uint8), torch.from_numpy(np.stack([px for _, _, px in files])))
     train = make_loader("imagefolder", "train", 4, train=True, data_dir=str(tmp_path), num_workers=0)
     x, y = next(iter(train))
     assert len(train) == 2 and x.shape == (4, 3, 12, 12) and 0 <= float(x.min()) and float(x.max()) <= 1
@@ -378,8 +383,8 @@ def test_imagenet_layout_sizes_and_paths(tmp_path):
     assert (info.num_classes, info.image_size, info.class_names) == (2, 224, ("n01", "n02"))
     val = make_loader("imagenet", "test", 4, train=False, data_dir=str(tmp_path), image_size=32, num_workers=0)
     (x, y), (x2, y2) = list(val)
-    assert x.shape == (4, 3, 32, 32) and x2.shape == (1, 3, 32, 32) and y.tolist() + y2.tolist() == [0, 0, 0, 1, 1]
-    assert [Path(p).name for p in val.paths()] == [f"ILSVRC2012_val_{i:08d}.JPEG" for i in (1, 2, 3, 11, 12)]
+    assert x.shape == (4, 3, 32, 32) and x2.shape == (1, 3, 32, 32) and y.tolist() + y2.tolist() == [0, 1, 0, 1, 0]
+    assert [Path(p).name for p in val.paths()] == [f"ILSVRC2012_val_{i:08d}.JPEG" for i in (1, 11, 2, 12, 3)]
     train = make_loader("imagenet", "train", 8, train=True, data_dir=str(tmp_path), image_size=32, num_workers=0)
     x, y = next(iter(train))
     assert x.shape == (8, 3, 32, 32) and 0 <= float(x.min()) and float(x.max()) <= 1 and x.std() > 0.05
@@ -449,3 +454,12 @@ def test_folder_data_needs_a_directory(monkeypatch):
     monkeypatch.delenv("LABELAUG_DATA", raising=False)
     with pytest.raises(ConfigError, match="imagenet: no train/ folder in nowhere .*LABELAUG_DATA"):
         dataset_info("imagenet")
+
+
+def test_interleave_classes_round_robin_keeps_order_within_class():
+    labels = torch.tensor([2, 0, 0, 1, 2, 2, 0, 1])
+    order = interleave_classes(labels, torch.arange(8))
+    assert order.tolist() == [1, 3, 0, 2, 7, 4, 6, 5]  # class 0, 1, 2, then the second of each, ...
+    sorted_by_class = torch.tensor([0] * 50 + [1] * 50 + [2] * 50)  # a folder data set's order
+    first = interleave_classes(sorted_by_class, torch.arange(150))[:30]
+    assert torch.bincount(sorted_by_class[first]).tolist() == [10, 10, 10]

@@ -39,14 +39,23 @@ from labelaug_core.errors import ConfigError
 def attack_loss(
     logits: torch.Tensor, y: torch.Tensor, num_classes: int, *, temperature: float = 1.0, logits_used: str = "classes"
 ) -> torch.Tensor:
-    """Summed cross-entropy of ``logits / temperature`` (first K columns unless ``"all"``).
+    """The loss PGD ascends, summed over the batch (so each example's input gradient does not shrink
+    with the batch size); ``logits`` (B, K + M), ``y`` (B,) in [0, K); first K columns unless ``"all"``.
 
-    Summed, not averaged, so each example's input gradient does not shrink with the batch size.
+    T = 1: the cross-entropy ``logsumexp_j(z_j) - z_y`` (torchattacks' and Madry's PGD loss).
+    T != 1 (Temperature-PGD, Tian et al. 2021): ``logsumexp_{j != y}(z_j / T) - z_y / T``. Its
+    gradient with respect to the logits is the cross-entropy's on ``z / T`` divided by
+    ``1 - softmax(z / T)_y`` > 0, so sign steps are the same; but where the margin ``/ T`` exceeds
+    about 87 the cross-entropy's gradient underflows to exactly zero in float32 (a confident model
+    at T = 0.1) while this form's does not: its gradient with respect to z_y is always ``-1 / T``.
     """
-    z = attacked_logits(logits, num_classes, logits_used)
-    if temperature != 1.0:
-        z = z / temperature
-    return F.cross_entropy(z.float(), y, reduction="sum")
+    z = attacked_logits(logits, num_classes, logits_used).float()
+    if temperature == 1.0:
+        return F.cross_entropy(z, y, reduction="sum")
+    z = z / temperature
+    true = z.gather(1, y[:, None]).squeeze(1)
+    others = z.scatter(1, y[:, None], float("-inf"))
+    return (torch.logsumexp(others, dim=1) - true).sum()
 
 
 def _validate(eps: float, alpha: float, steps: int, norm: str, restarts: int, temperature: float, logits: str, precision: str) -> None:

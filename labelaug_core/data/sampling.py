@@ -41,6 +41,21 @@ def balanced_subset(labels: torch.Tensor, n: int) -> torch.Tensor:
     return torch.from_numpy(np.sort(order[by_class[rank_in_class < quota[shuffled_labels]]]))
 
 
+def interleave_classes(labels: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    """``indices`` (int64, positions in ``labels``) reordered round-robin over the classes: the first
+    example of each class (in class order), then the second of each, and so on; within a class the
+    order of ``indices`` is kept. Every prefix of the result is as class-balanced as the classes
+    allow, so an evaluation that attacks only the first N images (``eval_subset``, ``attack_limit``)
+    attacks every class, also on folder data sets whose files come sorted by class."""
+    ks = labels.cpu().numpy()[indices.cpu().numpy()]
+    by_class = np.argsort(ks, kind="stable")
+    counts = np.bincount(ks) if len(ks) else np.zeros(0, dtype=np.int64)
+    rank_in_class = np.empty(len(ks), dtype=np.int64)
+    rank_in_class[by_class] = np.arange(len(ks)) - (np.cumsum(counts) - counts)[ks[by_class]]
+    order = np.lexsort((ks, rank_in_class))  # by rank within class, then by class
+    return indices[torch.from_numpy(order)]
+
+
 def crop_flip(images: torch.Tensor, shifts: torch.Tensor, flips: torch.Tensor, pad: int) -> torch.Tensor:
     """Random-crop-with-zero-padding and horizontal flip of a batch, in one gather (no Python loop).
 
@@ -69,6 +84,8 @@ class _Plan:
         if seed < 0:
             raise ConfigError(f"seed must be >= 0; got {seed}")
         self.indices = balanced_subset(labels, subset)  # the subset's positions in the split
+        if not train:  # evaluation order: classes interleaved, so every prefix is class-balanced
+            self.indices = interleave_classes(labels, self.indices)
         self.batch_size, self.train, self.seed = batch_size, train, seed
         self.rank, self.world_size, self.epoch = rank, world_size, 0
         n = len(self.indices)
