@@ -3,8 +3,8 @@
     labelaug train --dataset fashion-mnist --method advplus --delta 0.03 [...]
     labelaug evaluate RUN_DIR [--eval-steps 40] [--attack-logits all]
     labelaug report RUN_DIR [RUN_DIR ...]
-    labelaug book [--profile fashion-mnist-cpu]
-    labelaug status [--profile fashion-mnist-cpu]
+    labelaug book [--profile fashion-mnist-cpu | --plan FILE.yaml]
+    labelaug status [--profile fashion-mnist-cpu | --plan FILE.yaml]
     labelaug bench [...]
 
 Bad input prints one line ``labelaug: error: ...`` naming the parameter and what is
@@ -54,6 +54,24 @@ def _common_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+DEFAULT_PROFILE = "fashion-mnist-cpu"
+
+
+def _plan_flags(parser: argparse.ArgumentParser) -> None:
+    """--profile NAME (experiments/NAME.yaml) or --plan FILE (a plan file anywhere), not both."""
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--profile", default=None, help=f"a plan of experiments/ by name (default: {DEFAULT_PROFILE})")
+    which.add_argument("--plan", default=None, metavar="FILE.yaml",
+                       help="a plan file anywhere; its profile name is its `name:` or the file's stem")
+
+
+def _plan_of(args):
+    """The plan that --profile/--plan name, validated (ConfigError before anything runs)."""
+    from labelaug_core.book.plan import load_plan, read_plan
+
+    return read_plan(args.plan) if args.plan else load_plan(args.profile or DEFAULT_PROFILE)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="labelaug", description="Adversarial training with label augmentation.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -74,11 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dirs", nargs="+")
 
     p = sub.add_parser("book", help="run an experiment plan and build the HTML book")
-    p.add_argument("--profile", default="fashion-mnist-cpu")
+    _plan_flags(p)
     p.add_argument("--force", action="store_true", help="re-execute every notebook")
 
     p = sub.add_parser("status", help="what a plan has cached, what is stale and why")
-    p.add_argument("--profile", default="fashion-mnist-cpu")
+    _plan_flags(p)
     p.add_argument("--runs-dir", default="runs")
     p.add_argument("--device", default=None)
 
@@ -142,15 +160,17 @@ def _cmd_report(args) -> int:
 def _cmd_book(args) -> int:
     from labelaug_core.book.build import build_book
 
-    build_book(args.profile, force=args.force)
+    if args.plan:
+        build_book(plan_file=args.plan, force=args.force)
+    else:
+        build_book(args.profile or DEFAULT_PROFILE, force=args.force)
     return 0
 
 
 def _cmd_status(args) -> int:
-    from labelaug_core.book.plan import load_plan
     from labelaug_core.runs.status import plan_status
 
-    rows = plan_status(load_plan(args.profile), args.runs_dir, "book", args.device)
+    rows = plan_status(_plan_of(args), args.runs_dir, "book", args.device)
     width = max(len(r["name"]) for r in rows) if rows else 0
     for row in rows:
         print(f"{row['kind']:8} {row['name']:{width}}  {row['status']}" + (f"  ({row['why']})" if row["why"] else ""))

@@ -1,4 +1,4 @@
-"""The built smoke book in headless Chromium: pages load cleanly, offline, and the δ slider works.
+"""The built smoke book in headless Chromium: pages load cleanly, offline, and every slider works.
 
 Served on 127.0.0.1 by a local HTTP server; every request for another host is aborted and
 counted, so a page that would fetch a CDN, a font service or analytics fails here. Needs
@@ -25,7 +25,17 @@ from labelaug_core.book.plan import toc_chapters
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"]
-SLIDER_PAGE = "book/02_label_augmentation_targets.html"
+REPO = Path(__file__).resolve().parents[1]
+# The chapters with sliders (and how many widgets each builds), checked against the notebooks below.
+SLIDER_PAGES = {
+    "01_adversarial_examples": 2,      # ε on adversarial examples; PGD steps on the error curve
+    "02_label_augmentation_targets": 1,  # δ on the K + M target
+    "04_classwise_error": 1,           # class selector
+    "05_delta_explorer": 2,            # δ explorer; δ on the adversarial confusion
+    "07_corruptions": 1,               # corruption dropdown, a severity slider per corruption
+    "09_classwise_robustness": 1,      # temperature T of Temperature-PGD
+}
+WIDGET_BUILDERS = ("slider_of_figures", "selector_of_sliders")
 
 
 def find_chromium() -> str | None:
@@ -120,42 +130,83 @@ def test_math_is_typeset_by_the_local_mathjax(visit):
     assert visit.external == [] and visit.errors == []
 
 
-def expected_slider_images(smoke_book) -> tuple[list[str], list[str]]:  # noqa: F811
-    """Slider labels and SHA-256 of each precomputed PNG, in slider order, from the executed notebook."""
-    nb = nbformat.read(smoke_book.root / "book" / "02_label_augmentation_targets.ipynb", as_version=4)
+def notebook_images(notebook: Path) -> set[str]:
+    """SHA-256 of every precomputed PNG in an executed notebook's saved widget state."""
+    nb = nbformat.read(notebook, as_version=4)
     state = nb.metadata.widgets["application/vnd.jupyter.widget-state+json"]["state"]
-    [stack] = [m for m in state.values() if m["model_name"] == "StackModel"]
-    [slider] = [m for m in state.values() if m["model_name"] == "SelectionSliderModel"]
-    digests = []
-    for ref in stack["state"]["children"]:
-        [buffer] = state[ref.removeprefix("IPY_MODEL_")]["buffers"]
-        digests.append(hashlib.sha256(base64.b64decode(buffer["data"])).hexdigest())
-    return slider["state"]["_options_labels"], digests
+    return {hashlib.sha256(base64.b64decode(buffer["data"])).hexdigest()
+            for model in state.values() if model["model_name"] == "ImageModel" for buffer in model["buffers"]}
 
 
-SHOWN_IMAGE_SHA256 = """async (img) => {
+SHOWN_IMAGES_SHA256 = """async (imgs) => Promise.all(imgs.filter((img) => img.offsetParent !== null).map(async (img) => {
     const bytes = await (await fetch(img.src)).arrayBuffer();
     const digest = await crypto.subtle.digest("SHA-256", bytes);
     return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-}"""
+}))"""
 
 
-def test_delta_slider_switches_images_without_a_kernel(visit, smoke_book):  # noqa: F811
-    labels, digests = expected_slider_images(smoke_book)
-    assert len(set(digests)) == len(digests) >= 2
-    visit.open(SLIDER_PAGE)
-    widget = visit.page.locator(".widget-vbox", has=visit.page.locator(".widget-slider")).first
-    handle = widget.locator(".noUi-handle")
-    handle.wait_for(timeout=30_000)
-    readout, image = widget.locator(".widget-readout"), widget.locator("img.widget-image")
-    assert readout.inner_text() == labels[0]
-    assert image.count() == 1 and image.evaluate(SHOWN_IMAGE_SHA256) == digests[0]
-    handle.focus()
-    for i in range(1, len(labels)):
-        visit.page.keyboard.press("ArrowRight")
-        visit.page.wait_for_function("([el, text]) => el.innerText === text", arg=[readout.element_handle(), labels[i]])
-        assert image.evaluate(SHOWN_IMAGE_SHA256) == digests[i], f"slider at {labels[i]} shows another image"
-    visit.page.keyboard.press("ArrowLeft")
-    visit.page.wait_for_function("([el, text]) => el.innerText === text", arg=[readout.element_handle(), labels[-2]])
-    assert image.evaluate(SHOWN_IMAGE_SHA256) == digests[-2]
-    assert visit.external == [] and visit.errors == [], visit.external + visit.errors
+def shown_images(page) -> list[str]:
+    """SHA-256 of each widget image the page shows now (hidden stack children left out)."""
+    return page.locator("img.widget-image").evaluate_all(SHOWN_IMAGES_SHA256)
+
+
+def wait_for_change(page, before: list[str], what: str) -> list[str]:
+    """The shown images once they differ from ``before``; fails after 10 s."""
+    for _ in range(100):
+        now = shown_images(page)
+        if now and now != before:
+            return now
+        page.wait_for_timeout(100)
+    raise AssertionError(f"{what}: the shown image did not change")
+
+
+@pytest.mark.parametrize("name", sorted(SLIDER_PAGES))
+def test_every_control_of_a_slider_page_changes_what_is_shown(visit, smoke_book, name):  # noqa: F811
+    """Each control (dropdown, then every slider it reveals) moved once or twice: the shown image changes,
+    and it is one of the PNGs precomputed in the executed notebook; no other host, no console error."""
+    expected = notebook_images(smoke_book.root / "book" / f"{name}.ipynb")
+    visit.open(f"book/{name}.html")
+    page = visit.page
+    page.locator(".widget-image").first.wait_for(timeout=30_000)
+    dropdowns = page.locator(".widget-dropdown select")
+    assert page.locator(".widget-slider").count() + dropdowns.count() >= SLIDER_PAGES[name]
+    shown = shown_images(page)
+    assert shown and set(shown) <= expected, f"{name}: images shown that the notebook did not precompute"
+    moved = 0
+    for d in range(dropdowns.count()):
+        select = dropdowns.nth(d)
+        options = select.locator("option").count()
+        for i in (1, options - 1) if options > 2 else (1,):
+            select.select_option(index=i)
+            shown = wait_for_change(page, shown, f"{name}: dropdown {d} at option {i}")
+            assert set(shown) <= expected
+            moved += 1
+    handles = page.locator(".widget-slider .noUi-handle")
+    for h in range(handles.count()):
+        handle = handles.nth(h)
+        if not handle.is_visible():
+            continue  # a slider of a stack child not selected now (tested through the dropdown above)
+        handle.focus()
+        page.keyboard.press("ArrowRight")
+        shown = wait_for_change(page, shown, f"{name}: slider {h} moved right")
+        assert set(shown) <= expected
+        page.keyboard.press("ArrowLeft")
+        shown = wait_for_change(page, shown, f"{name}: slider {h} moved back")
+        moved += 1
+    assert moved >= SLIDER_PAGES[name]
+    assert visit.external == [], f"requests for other hosts: {visit.external}"
+    assert visit.errors == [], visit.errors
+
+
+def test_the_slider_pages_are_the_notebooks_that_build_widgets():
+    """SLIDER_PAGES (page -> number of widgets) agrees with the notebooks' sources."""
+    found = {}
+    for path in sorted((REPO / "notebooks").glob("*.ipynb")):
+        cells = nbformat.read(path, as_version=4).cells
+        calls = sum(line.count(f"{builder}(") for c in cells if c.cell_type == "code"
+                    for line in c.source.splitlines() if not line.lstrip().startswith(("from ", "import "))
+                    for builder in WIDGET_BUILDERS)
+        if calls:
+            found[path.stem] = calls
+    assert found == SLIDER_PAGES
+    assert len(SLIDER_PAGES) >= 6

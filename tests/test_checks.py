@@ -12,6 +12,7 @@ from labelaug_core.evaluation.checks import (
     CheckResult,
     check_black_box,
     check_deterministic,
+    check_large_eps,
     check_logits,
     check_more_steps,
     checks_frame,
@@ -184,6 +185,39 @@ def test_model_state_and_random_state_are_restored(models, batch, start_training
     flags = [p.requires_grad for p in model.parameters()]
     assert flags[0] is False and all(flags[1:])
     assert all(p.grad is None for p in model.parameters())
+
+
+class Brightness(nn.Module):
+    """Class 1 iff the mean pixel exceeds 0.25: an all-white image keeps class 1 in the whole L-inf
+    ball of radius 0.5 (mean >= 0.5) and in the L2 ball of radius 0.5 * sqrt(d), but not at eps 1."""
+
+    num_classes, num_ops = 2, 0
+
+    def forward(self, x):
+        s = x.flatten(1).mean(1)
+        return 10 * torch.stack([0.25 - s, s - 0.25], dim=1)
+
+
+@pytest.mark.parametrize("norm, full", [("linf", 1.0), ("l2", 2.0)])
+def test_large_eps_uses_the_radius_that_holds_every_image(norm, full):
+    x, y = torch.ones(8, 1, 2, 2), torch.ones(8, dtype=torch.long)
+    result = check_large_eps(Brightness(), x, y, norm=norm)
+    assert result.passed and result.value == 100.0
+    assert f"{norm} eps {full:g} gives 100.0% error" in result.message and "the ball holds every image" in result.message
+    # Below that radius nothing is guaranteed: this model keeps every white image, and the check says it is a heuristic.
+    smaller = check_large_eps(Brightness(), x, y, norm=norm, large_eps=full / 2)
+    assert smaller.value == 0.0 and not smaller.passed and "a heuristic" in smaller.message
+
+
+def test_square_budget_is_autoattacks_and_is_stated(healthy_results):
+    message = {r.name: r.message for r in healthy_results}["square_not_better"]
+    assert "square (300 queries, p_init 0.8, no schedule rescaling; AutoAttack's: 5000 queries" in message
+    from labelaug_core.attacks.square import square_budget
+    assert square_budget(5000) == "5000 queries, p_init 0.8, no schedule rescaling: AutoAttack's budget"
+    import inspect
+    assert inspect.signature(run_masking_checks).parameters["square_queries"].default == 5000
+    assert {k: inspect.signature(square_attack).parameters[k].default for k in ("n_queries", "p_init", "rescale_schedule")} \
+        == {"n_queries": 5000, "p_init": 0.8, "rescale_schedule": False}
 
 
 def test_bad_arguments_are_rejected(models, batch):

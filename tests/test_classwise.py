@@ -5,6 +5,7 @@ from wrappers import Scaled
 
 from labelaug_core.attacks.pgd import fgsm, pgd
 from labelaug_core.attacks.threat import default_alpha, generator_for, predict
+from labelaug_core.errors import ConfigError
 from labelaug_core.evaluation.classwise import (
     adversarial_flows,
     attack_ladder,
@@ -13,6 +14,7 @@ from labelaug_core.evaluation.classwise import (
     temperature_sweep,
     weight_norm_correlation,
 )
+from labelaug_core.evaluation.metrics import Predictions, class_stats, per_class_error, summarize
 
 
 def test_adversarial_flows_by_hand():
@@ -67,3 +69,18 @@ def test_temperature_sweep_is_plain_pgd_on_the_logits_over_t_and_ladder_is_consi
     }, names)
     np.testing.assert_allclose(ladder["fgsm_err"] - ladder["clean_err"], ladder["fgsm_gain"])
     assert ladder["pgd10_err"].mean() >= ladder["fgsm_err"].mean()
+
+
+def test_class_stats_cover_every_class_or_name_the_missing_ones():
+    errs = per_class_error(np.array([0, 0, 2, 2]), np.array([0, 1, 2, 2]), 3)  # class 1 has no example
+    with pytest.raises(ConfigError, match=r"1 of 3 classes have no evaluated example \(1\)") as info:
+        class_stats(errs)
+    assert "\n" not in str(info.value)
+    stats = class_stats(np.array([50.0, 0.0, 100.0]))
+    assert stats == {"mean": 50.0, "sd": pytest.approx(np.sqrt(5000 / 3)), "worst": 100.0}
+    # an attacked subset that misses a class (here: only the first two images attacked) raises too
+    y = np.array([0, 1, 2, 0, 1, 2])
+    pred = Predictions(y=y, clean=y, fgsm=np.where(np.arange(6) < 2, y, -1), pgd=np.where(np.arange(6) < 2, y, -1),
+                       attacked=np.arange(6) < 2)
+    with pytest.raises(ConfigError, match=r"no evaluated example \(2\)"):
+        summarize(pred, 3)

@@ -70,14 +70,48 @@ def test_severity_orders_the_damage_and_severity_one_stays_recognisable(kind, co
     assert increases / (4 * len(C.CORRUPTIONS)) >= 0.8
 
 
-def test_small_images_get_cifar_constants_and_large_ones_imagenet_constants():
+def test_small_images_get_cifar_constants_and_large_ones_imagenet_constants(monkeypatch):
     def noise_std(size: int, severity: int) -> float:
         x = np.full((4, 3, size, size), 128, np.uint8)
         return float((C.corrupt(x, "gaussian_noise", severity, workers=1).astype(float) - 128).std())
 
     assert noise_std(32, 1) == pytest.approx(0.04 * 255, rel=0.05)  # CIFAR-10-C
     assert noise_std(32, 5) == pytest.approx(0.10 * 255, rel=0.05)
+    assert noise_std(48, 1) < 0.07 * 255  # ImageNet-C's final JPEG save smooths part of the noise away
+    monkeypatch.setattr(C, "jpeg_round_trip", lambda rgb: rgb)  # the pixels before that save
     assert noise_std(48, 1) == pytest.approx(0.08 * 255, rel=0.05)  # ImageNet-C, via the package
+
+
+def test_large_images_are_saved_as_imagenet_c_files_are_jpeg_quality_85_and_small_ones_are_not(colour):
+    """make_imagenet_c.py saves every corrupted image with PIL as a JPEG at quality 85; make_cifar_c.py
+    keeps uint8 arrays. A larger image's result must be PIL's own q85 round trip of the package's
+    corruption; a small one's is no JPEG (test_only_larger_images_go_through_the_jpeg_save)."""
+    import io
+
+    import imagecorruptions
+
+    big = np.repeat(np.repeat(colour[:2], 2, axis=2), 2, axis=3)  # (2, 3, 64, 64)
+    for name, severity in (("contrast", 2), ("brightness", 3), ("pixelate", 1)):
+        out = C.corrupt(big, name, severity, workers=1)
+        for image, got in zip(big, out):
+            raw = np.uint8(np.asarray(imagecorruptions.corrupt(np.ascontiguousarray(image.transpose(1, 2, 0)),
+                                                               severity=severity, corruption_name=name)))
+            buffer = io.BytesIO()
+            Image.fromarray(raw).save(buffer, "JPEG", quality=85, optimize=True)
+            expected = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")).transpose(2, 0, 1)
+            assert np.array_equal(got, expected), name
+            assert not np.array_equal(got, raw.transpose(2, 0, 1)), name  # the save changed the pixels
+
+
+def test_only_larger_images_go_through_the_jpeg_save(colour, grey, monkeypatch):
+    def no_jpeg(rgb):
+        raise AssertionError(f"JPEG save of a {rgb.shape} image")
+
+    monkeypatch.setattr(C, "jpeg_round_trip", no_jpeg)
+    C.corrupt(colour[:1], "brightness", 3, workers=1)  # 32 px: CIFAR-10-C, no JPEG
+    C.corrupt(grey[:1], "brightness", 3, workers=1)  # 28 px Fashion-MNIST: no JPEG
+    with pytest.raises(AssertionError, match=r"JPEG save of a \(33, 33, 3\) image"):
+        C.corrupt(np.pad(colour[:1], ((0, 0), (0, 0), (0, 1), (0, 1))), "brightness", 3, workers=1)
 
 
 def test_contrast_matches_its_formula(colour):

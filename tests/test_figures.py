@@ -2,6 +2,7 @@
 labelled axes with units, the project's palette. Runs are made by hand (no training)."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import matplotlib
@@ -31,6 +32,17 @@ from labelaug_core.report.figures import (
     per_class_bars,
     target_vector,
     training_curves,
+)
+from labelaug_core.errors import ConfigError
+from labelaug_core.report.slider_views import (
+    AttackedBatch,
+    attack_examples,
+    class_views,
+    corruption_views,
+    delta_confusion_views,
+    eps_example_views,
+    steps_curve_views,
+    temperature_views,
 )
 from labelaug_core.runs.store import Run
 
@@ -191,3 +203,135 @@ def test_adversarial_examples_grid_shows_clean_and_both_attacks():
     assert titles[0] == f"clean: {NAMES[predicted[0]]}\n(true tee)"
     assert titles[5].endswith("(true coat)")
     assert titles[1] == "FGSM perturbation" and titles[3] == "PGD-3 perturbation" and titles[4].startswith("PGD-3: ")
+
+
+# --- slider views (labelaug_core.report.slider_views) ------------------------------------------------
+
+def test_attack_examples_eps0_is_clean_and_confidence_is_the_softmax_of_the_first_k_logits():
+    torch.manual_seed(0)
+    x, y = torch.rand(4, 1, 2, 2), torch.tensor([0, 1, 2, 0])
+    models = {"std": Linear().eval()}
+    out = attack_examples(models, x, y, [0.0, 0.2], steps=3)
+    assert list(out) == [0.0, 0.2]
+    clean = out[0.0]["std"]
+    np.testing.assert_array_equal(clean.x_adv, x.numpy())
+    prob = torch.softmax(models["std"](x)[:, :3], dim=1)  # K = 3 of the 4 logits
+    np.testing.assert_allclose(clean.confidence, 100 * prob.max(1).values.detach().numpy(), rtol=1e-5)
+    np.testing.assert_array_equal(clean.pred, prob.argmax(1).numpy())
+    attacked = out[0.2]["std"]
+    assert np.abs(attacked.x_adv - x.numpy()).max() <= 0.2 + 1e-6
+    assert attacked.x_adv.min() >= 0 and attacked.x_adv.max() <= 1
+    with pytest.raises(ConfigError, match="steps"):
+        attack_examples(models, x, y, [0.1], steps=0)
+
+
+def test_eps_example_views_one_per_eps_titled_with_prediction_and_confidence():
+    x = np.full((2, 1, 2, 2), 0.5, dtype=np.float32)
+    y = np.array([0, 2])
+    batch = {e: {"std": AttackedBatch(x + e, np.array([0, 1]), np.array([91.2, 40.0])),
+                 "adv": AttackedBatch(x - e, np.array([0, 2]), np.array([60.0, 75.4]))} for e in (0.0, 0.1, 0.25)}
+    views = eps_example_views(torch.tensor(x), torch.tensor(y), batch, NAMES, steps=10)
+    assert list(views) == [0.0, 0.1, 0.25]
+    fig = views[0.1]
+    images = [ax for ax in fig.axes if ax.get_title()]
+    assert len(images) == 2 * 5  # rows: images; columns: clean, then perturbation and image of each model
+    titles = [ax.get_title() for ax in images]
+    assert titles[0] == "clean\n(true tee)" and titles[1] == "Std δx"
+    assert titles[2] == "Std: tee\n91% sure" and titles[7] == "Std: trouser ✗\n40% sure"
+    assert titles[9] == "Adv: coat\n75% sure"
+    assert fig._suptitle.get_text() == "PGD-10 at ε = 0.1 (pixel units)"
+    colorbar = [ax for ax in fig.axes if ax.get_ylabel() == "perturbation (pixel units)"]
+    assert len(colorbar) == 1
+    assert images[1].images[0].get_clim() == (-0.25, 0.25)  # one scale for every ε: the largest
+
+
+def test_steps_curve_views_draw_the_selected_steps_in_bold():
+    curves = pd.DataFrame([{"method": m, "eps": e, "steps": s, "pgd_err": 10 * s + 100 * e + (5 if m == "adv" else 0),
+                            "fgsm_err": 0.0} for s in (1, 5) for m in ("std", "adv") for e in (0.0, 0.1, 0.3)])
+    views = steps_curve_views(curves)
+    assert list(views) == [1, 5]
+    ax = views[5].axes[0]
+    bold = [line for line in ax.get_lines() if line.get_linewidth() == 2]
+    assert [list(line.get_ydata()) for line in bold] == [[50.0, 60.0, 80.0], [55.0, 65.0, 85.0]]
+    assert [to_hex(line.get_color()) for line in bold] == [PALETTE["Std"], PALETTE["Adv"]]
+    assert ax.get_xlabel() == "ε (pixel units)" and ax.get_ylabel() == "error (%)"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["Std, PGD-5", "Adv, PGD-5"]
+
+
+def write_predictions(run: Run, y, pgd) -> Run:
+    run.run_dir.mkdir(parents=True)
+    np.savez(run.run_dir / "predictions.npz", y=np.array(y), clean=np.array(y), fgsm=np.array(pgd), pgd=np.array(pgd),
+             attacked=np.ones(len(y), dtype=bool))
+    return run
+
+
+def test_class_views_show_the_class_errors_and_its_adversarial_confusion_row(tmp_path, runs_by_method):
+    runs = {m: [dataclasses.replace(r, run_dir=tmp_path / f"{m}-{r.config.seed}") for r in group]
+            for m, group in runs_by_method.items()}
+    for group in runs.values():
+        for run in group:
+            write_predictions(run, y=[0, 0, 0, 0, 1, 2], pgd=[1, 1, 2, 0, 0, 2])
+    views = class_views(runs, NAMES)
+    assert list(views) == NAMES
+    left, right = views["trouser"].axes[:2]
+    # clean then PGD error of class 1 per model, mean over the two seeds
+    assert bar_heights(left) == [21.0, 26.0, 25.0, 96.0, 51.0, 41.0]
+    assert left.get_ylabel() == "error of the class (%)" and left.get_title() == "class trouser"
+    tee_row = views["tee"].axes[1].collections[0].get_array().reshape(3, 3)
+    np.testing.assert_allclose(tee_row, [[25.0, 50.0, 25.0]] * 3)  # 1 of 4 kept, 2 sent to trouser, 1 to coat
+    assert right.get_xlabel() == "class its PGD-40 images are predicted as"
+
+
+def test_delta_confusion_views_one_matrix_per_delta(tmp_path):
+    sweep = {}
+    for d, pgd in ((0.0, [1, 1, 2]), (0.1, [0, 1, 2])):
+        run = fake_run("advplus", 0, d, clean=[0.0, 0.0, 0.0], pgd=[100.0 * (p != t) for t, p in zip([0, 1, 2], pgd)])
+        sweep[d] = [write_predictions(dataclasses.replace(run, run_dir=tmp_path / f"d{d}"), y=[0, 1, 2], pgd=pgd)]
+    views = delta_confusion_views(sweep, NAMES)
+    assert list(views) == [0.0, 0.1]
+    heat, bars = views[0.0].axes[:2]
+    np.testing.assert_allclose(heat.collections[0].get_array().reshape(3, 3), [[0, 100, 0], [0, 100, 0], [0, 0, 100]])
+    assert [p.get_width() for p in bars.patches] == [100.0, 0.0, 0.0]
+    assert heat.get_title() == "Adv+ δ = 0: adversarial confusion" and bars.get_xlabel() == "PGD-40 error (%)"
+    np.testing.assert_allclose(views[0.1].axes[0].collections[0].get_array().reshape(3, 3), 100 * np.eye(3))
+
+
+def corruption_table(base: float) -> pd.DataFrame:
+    rows = [{"corruption": c, "severity": s, "err": base + s, "n": 30,
+             **{f"class_{k}_err": base + 10 * k + s for k in range(3)}} for c in ("fog", "noise") for s in (1, 2)]
+    return pd.DataFrame(rows)
+
+
+def test_corruption_views_one_per_corruption_and_severity_with_per_class_error():
+    tables = {"std": corruption_table(20.0), "adv": corruption_table(40.0)}
+    image = np.zeros((1, 2, 2), dtype=np.uint8)
+    examples = {("fog", 1): image, ("fog", 2): image, ("noise", 1): image, ("noise", 2): image + 255}
+    views = corruption_views(tables, examples, NAMES)
+    assert list(views) == list(examples)
+    picture, bars = views[("noise", 2)].axes[:2]
+    assert picture.get_title() == "noise\nseverity 2" and picture.images[0].get_array().max() == 1.0
+    assert bar_heights(bars) == [22.0, 32.0, 42.0, 42.0, 52.0, 62.0]
+    assert bars.get_ylabel() == "error (%)"
+    assert [t.get_text() for t in bars.get_legend().get_texts()] == ["Std: 22%", "Adv: 42%"]
+    with pytest.raises(ConfigError, match="rows for"):
+        corruption_views(tables, {("blur", 1): image}, NAMES)
+
+
+def temperature_table(shift: float) -> pd.DataFrame:
+    return pd.DataFrame([{"temperature": t, "success_%": shift + t, **{f"class_{k}_success_%": shift + 10 * k + t
+                                                                       for k in range(3)}} for t in (0.1, 1.0, 10.0)])
+
+
+def test_temperature_views_bars_at_t_and_plain_pgd_ticks():
+    sweeps = {"adv": temperature_table(20.0), "advplus": temperature_table(30.0)}
+    views = temperature_views(sweeps, NAMES)
+    assert list(views) == [0.1, 1.0, 10.0]
+    ax = views[10.0].axes[0]
+    assert bar_heights(ax) == [30.0, 40.0, 50.0, 40.0, 50.0, 60.0]
+    ticks = [list(c.get_offsets()[:, 1]) for c in ax.collections]
+    assert ticks == [[21.0, 31.0, 41.0], [31.0, 41.0, 51.0]]  # T = 1
+    assert ax.get_ylabel() == "attack success (%)" and ax.get_title() == "Temperature-PGD at T = 10"
+    assert {t.get_text() for t in ax.get_legend().get_texts()} == {"Adv: 30% overall", "Adv+: 40% overall",
+                                                                   "T = 1 (plain PGD)"}
+    with pytest.raises(ConfigError, match="T = 1"):
+        temperature_views({"adv": temperature_table(0.0).iloc[[0, 2]]}, NAMES)

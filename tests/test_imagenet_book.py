@@ -28,8 +28,9 @@ TINY_SETTINGS = dict(epochs=1, train_subset=8, test_subset=0, eval_subset=0, bat
 TINY_NOTEBOOKS = {
     "01_adversarial_examples": dict(n_images=6, eps_values=[0.0, 0.03], steps_values=[1, 2]),
     "07_corruptions": dict(n_images=0),
+    # 14 validation images: 8 reported, the 6 after them held out to choose T
     "09_classwise_robustness": dict(apgd_steps=5, pgd_restarts=1, n_target_classes=2, temperatures=[0.5, 1.0],
-                                    temperature_steps=5),
+                                    temperature_steps=5, temperature_subset=8, temperature_heldout=6),
     "10_trustworthy_evaluation": dict(apgd_steps=5, pgd_restarts=1, n_target_classes=2, square_queries=20,
                                       step_counts=[2, 5]),
     "11_weakest_class_defences": dict(heldout_size=8, heldout_steps=5, biases=[0.0, 1.0], bias_steps=2),
@@ -81,3 +82,10 @@ def test_the_imagenet_chapters_use_the_real_and_imagenet_x_annotations(imagenet_
     assert "has nothing to show" not in text  # the imagenet branch ran, not the other data sets' explanation
     html = (imagenet_book / "_build" / "html" / "book" / "08_imagenet_x.html").read_text()
     assert html.count("<img") >= 2  # Figures 3 and 4 were drawn
+
+
+def test_chapter_9_chooses_t_on_held_out_images_and_counts_zero_gradients(imagenet_book):
+    text = outputs(imagenet_book, "09_classwise_robustness")
+    assert "is chosen on the 6 held-out images" in text or "on the 6 held-out images, so T = 1" in text
+    assert "all-zero input gradient at any temperature" in text
+

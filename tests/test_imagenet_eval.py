@@ -32,7 +32,7 @@ from labelaug_core.runs.corruptions import (
     corruption_eval,
     corruption_source,
 )
-from labelaug_core.runs.store import Run, load_run
+from labelaug_core.runs.store import Run, load_model, load_run
 from labelaug_core.runs.training import ensure_run
 
 # Real validation files (number in ILSVRC2012_val_<number>.JPEG) per class, with their ReaL sets
@@ -164,8 +164,10 @@ def test_a_1000_class_resnet50_is_read_on_the_folder(data_dir, tmp_path):
     with torch.no_grad():
         expected = model(x).argmax(1).numpy()
     assert frame["predicted_class"].tolist() == expected.tolist()  # 1000 outputs: ImageNet indices as they are
-    assert frame["file_name"].tolist() == [val_name(n) for c in sorted(VAL_FILES) for n in sorted(VAL_FILES[c])]
-    assert frame["label"].tolist() == [IMAGENET_INDEX[c] for c in sorted(VAL_FILES) for _ in range(4)]
+    # evaluation order interleaves the classes: the first file of each class, then the second, ...
+    interleaved = [val_name(sorted(VAL_FILES[c])[i]) for i in range(4) for c in sorted(VAL_FILES)]
+    assert frame["file_name"].tolist() == interleaved
+    assert frame["label"].tolist() == [IMAGENET_INDEX[c] for _ in range(4) for c in sorted(VAL_FILES)]
     # a validation file that is not an ImageNet validation image: one line naming the expected names
     root = tmp_path / "bad"
     shutil.copytree(Path(data_dir) / "imagenet", root / "imagenet")
@@ -174,6 +176,31 @@ def test_a_1000_class_resnet50_is_read_on_the_folder(data_dir, tmp_path):
     loader = make_loader("imagenet", "test", 5, train=False, data_dir=str(root), image_size=32, num_workers=0)
     with pytest.raises(ConfigError, match="'holiday.JPEG' matches no ReaL/ImageNet-X annotation; expected"):
         IE.model_predictions(model, loader, sorted(VAL_FILES))
+
+
+def test_the_imagenet_profile_attacks_every_class_when_eval_subset_is_below_the_validation_set(run_dir, data_dir):
+    """The imagenet profile attacks 10,000 of the 50,000 validation images, whose files come sorted by
+    class folder. Here, at the same ratio on the tiny folder (3 of 12 images per class in file order
+    would be class 0 only), the attacked images must hold every class, as equal in number as can be."""
+    import dataclasses
+
+    from labelaug_core.book.plan import load_plan
+    from labelaug_core.evaluation.metrics import summarize
+    from labelaug_core.runs.protocol import protocol_predictions, test_loader
+
+    profile = load_plan("imagenet-gpu", Path(__file__).resolve().parents[1]).runs[0]
+    assert profile.dataset == "imagenet" and profile.test_subset == 0 and 0 < profile.eval_subset < IE.N_VAL
+    config = dataclasses.replace(load_run(run_dir).config, test_subset=0, eval_subset=5)
+    loader = test_loader(config, data_dir=data_dir)
+    assert [t for _, t in loader.samples][:5] == [0, 0, 0, 0, 1]  # the files, sorted by class
+    model = load_model(run_dir, "cpu", data_dir=data_dir)
+    pred = protocol_predictions(model, config, data_dir=data_dir)
+    assert pred.attacked.sum() == 5
+    assert np.bincount(pred.y[pred.attacked], minlength=3).tolist() == [2, 2, 1]
+    metrics, per_class = summarize(pred, 3)
+    assert not np.isnan(per_class["pgd"]).any() and metrics["n_attacked"] == 5
+    with pytest.raises(ConfigError, match=r"2 of 3 classes have no evaluated example \(1, 2\)"):
+        summarize(protocol_predictions(model, dataclasses.replace(config, eval_subset=1), data_dir=data_dir), 3)
 
 
 def test_run_predictions_are_the_runs_clean_predictions_in_imagenet_indices(run_dir, data_dir):

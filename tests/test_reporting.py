@@ -31,35 +31,54 @@ def test_headline_changes_of_runs_built_here():
     runs = [_run(m, seed, **dict(zip(cols, v))) for m, rows in values.items() for seed, v in enumerate(rows)]
     table = headline_changes(method_means(runs, cols))
     expected = {  # (before - after) / before, in percent, from the means above
-        "Adv vs Std, PGD error (drop)": 100 * (92 - 62) / 92,
-        "Adv vs Std, clean error (drop; negative = worse)": 100 * (11 - 21) / 11,
-        "Adv+ vs Adv, PGD error (drop)": 100 * (62 - 31) / 62,
-        "Adv+ vs Adv, clean error (drop)": 100 * (21 - 19) / 21,
-        "Adv+ vs Adv, clean per-class SD (drop)": 100 * (9 - 6.5) / 9,
-        "Adv+ vs Adv, PGD per-class SD (drop)": 100 * (16 - 12.5) / 16,
+        "Adv vs Std, PGD error": 100 * (92 - 62) / 92,
+        "Adv vs Std, clean error (negative = worse)": 100 * (11 - 21) / 11,
+        "Adv+ vs Std, PGD error": 100 * (92 - 31) / 92,
+        "Adv+ vs Std, clean error (negative = worse)": 100 * (11 - 19) / 11,
+        "Adv+ vs Adv, PGD error": 100 * (62 - 31) / 62,
+        "Adv+ vs Adv, clean error": 100 * (21 - 19) / 21,
+        "Adv+ vs Adv, clean per-class SD": 100 * (9 - 6.5) / 9,
+        "Adv+ vs Adv, PGD per-class SD": 100 * (16 - 12.5) / 16,
     }
     assert list(table.index) == list(expected)
     for label, value in expected.items():
         assert table.loc[label, "ours_%"] == pytest.approx(value, abs=1e-9), label
     # The paper's column still quotes the paper, not these runs.
-    assert table.loc["Adv+ vs Adv, PGD error (drop)", "paper_%"] == pytest.approx(53.50, abs=0.005)
-    assert table.loc["Adv+ vs Adv, clean per-class SD (drop)", "paper_%"] == pytest.approx(5.73, abs=0.01)
+    assert table.loc["Adv+ vs Adv, PGD error", "paper_%"] == pytest.approx(53.50, abs=0.005)
+    assert table.loc["Adv+ vs Adv, clean per-class SD", "paper_%"] == pytest.approx(5.73, abs=0.01)
+    # The paper's Adv+ vs Std changes: 65.23% (PGD), -27.93% (clean), -14.42% (mCE; a column these runs lack).
+    assert table.loc["Adv+ vs Std, PGD error", "paper_%"] == pytest.approx(65.23, abs=0.005)
+    assert table.loc["Adv+ vs Std, clean error (negative = worse)", "paper_%"] == pytest.approx(-27.93, abs=0.005)
+    with_mce = headline_changes(method_means(runs, cols).assign(mce=[60.0, 70.0, 66.0]))
+    assert with_mce.loc["Adv+ vs Std, mCE (negative = worse)", "paper_%"] == pytest.approx(-14.42, abs=0.005)
+    assert with_mce.loc["Adv+ vs Std, mCE (negative = worse)", "ours_%"] == pytest.approx(-10.0)
+    # Per seed: the relative change of each seed's pair, then mean and SD over seeds.
+    from labelaug_core.report.comparisons import headline_table, mean_sd_frame, seed_table
+    by_method = {m: [r for r in runs if r.config.method == m] for m in values}
+    per_seed = headline_table(by_method)
+    drops = [100 * (60 - 30) / 60, 100 * (64 - 32) / 64]
+    assert per_seed.loc["Adv+ vs Adv, PGD error", "mean_%"] == pytest.approx(np.mean(drops))
+    assert per_seed.loc["Adv+ vs Adv, PGD error", "sd_%"] == pytest.approx(np.std(drops, ddof=1))
+    assert per_seed.loc["Adv+ vs Adv, PGD error", "per_seed_%"] == "50.0, 50.0"
+    seeds = seed_table(by_method, ("pgd_err",))
+    assert seeds.loc["Adv", "pgd_err"] == 62 and seeds.loc["Adv", "pgd_err_sd"] == pytest.approx(2 ** 0.5 * 2)
+    assert mean_sd_frame(seeds, ("pgd_err",)).loc["Adv+", "pgd_err"] == "31.00 ± 1.41"
     # Without adv runs, no comparison involving Adv can be made.
-    assert headline_changes(method_means([r for r in runs if r.config.method != "adv"], cols)).empty
+    no_adv = headline_changes(method_means([r for r in runs if r.config.method != "adv"], cols))
+    assert list(no_adv.index) == ["Adv+ vs Std, PGD error", "Adv+ vs Std, clean error (negative = worse)"]
 
 
-def test_error_difference_counts_standard_errors():
-    from labelaug_core.report.tables import error_difference
+def test_class_collapse_names_classes_above_the_limit():
+    from labelaug_core.report.comparisons import class_collapse, collapse_sentence
 
-    d = error_difference(37.9, 37.3, 1000)  # the default profile's Adv vs Adv+ size of effect
-    assert d["gain"] == pytest.approx(0.6)
-    assert d["se"] == pytest.approx(((37.9 * 62.1 + 37.3 * 62.7) / 1000) ** 0.5)
-    assert d["outcome"] == "within noise"
-    assert error_difference(70.32, 32.70, 1000)["outcome"] == "lower"  # the paper's gain: many SEs
-    assert error_difference(32.70, 70.32, 1000)["outcome"] == "higher"
-    assert error_difference(50.0, 50.0, 10)["se"] == pytest.approx((2 * 2500 / 10) ** 0.5)
-    with pytest.raises(ValueError, match="n must be >= 1"):
-        error_difference(1.0, 2.0, 0)
+    ok = _run("adv", 0)
+    ok.per_class = pd.DataFrame({"name": ["tee", "shirt"], "clean_err": [10.0, 49.9]})
+    bad = _run("advplus", 1)
+    bad.per_class = pd.DataFrame({"name": ["tee", "shirt"], "clean_err": [10.0, 95.0]})
+    assert class_collapse([ok]).empty and "no class has collapsed" in collapse_sentence([ok])
+    table = class_collapse([ok, bad])
+    assert table[["method", "seed", "class", "clean_err"]].values.tolist() == [["Adv+", 1, "shirt", 95.0]]
+    assert collapse_sentence([ok, bad]).startswith("**Collapsed classes**: shirt exceed 50% clean error in 1 of 2 runs")
 
 
 # --- the chapters' computations (labelaug_core.report.tables), on runs made by hand ---------------

@@ -48,3 +48,43 @@ def test_non_finite_loss_names_epoch_and_step_and_keeps_the_last_checkpoint(tmp_
         train(config, tmp_path, data_dir=data_root, device="cpu", progress=False)
     state = torch.load(tmp_path / CHECKPOINT, weights_only=True)
     assert state["epoch"] == 1 and all(torch.isfinite(v).all() for v in state["model"].values())
+
+
+@pytest.mark.parametrize("attack_bn", ["train", "eval"])
+def test_training_attack_runs_in_the_configured_batchnorm_mode(tmp_path, data_root, monkeypatch, attack_bn):
+    """PGD-AT's training attack runs with BatchNorm in train mode (batch statistics, running stats
+    updated) by default, in eval mode with attack_bn="eval"; the update step is always in train mode."""
+    import labelaug_core.train as train_module
+    from torch import nn
+
+    from labelaug_core.models import Classifier, Normalize
+
+    def bn_model(config, data_dir=None, **_):
+        torch.manual_seed(0)
+        backbone = nn.Sequential(nn.Conv2d(1, 4, 3, 2, 1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 14 * 14, 10))
+        return Classifier(backbone, Normalize((0.2860,), (0.3530,)), 10, 0)
+
+    seen = {"attack": [], "update": []}
+
+    def record(bn, inputs):  # forward pre-hook: the mode and running mean before this forward pass
+        phase = "update" if bn.weight.requires_grad else "attack"  # attacks freeze the parameters
+        seen[phase].append((bn.training, bn.running_mean.clone()))
+
+    def record_after(bn, inputs, output):
+        phase = "update" if bn.weight.requires_grad else "attack"
+        training, before = seen[phase][-1]
+        seen[phase][-1] = (training, not torch.equal(before, bn.running_mean))
+
+    def built(config, data_dir=None, **kwargs):
+        model = bn_model(config, data_dir, **kwargs)
+        model.backbone[1].register_forward_pre_hook(record)
+        model.backbone[1].register_forward_hook(record_after)
+        return model
+
+    monkeypatch.setattr(train_module, "build_for", built)
+    config = TrainConfig(method="adv", attack_bn=attack_bn, **(TINY | dict(epochs=1, train_subset=128)))
+    train(config, tmp_path, data_dir=data_root, device="cpu", progress=False)
+    attack_modes = {training for training, _ in seen["attack"]}
+    assert len(seen["attack"]) == 2 * TINY["steps"] and attack_modes == {attack_bn == "train"}
+    assert all(changed == (attack_bn == "train") for _, changed in seen["attack"])  # running stats move only in train
+    assert seen["update"] and all(training and changed for training, changed in seen["update"])  # mode restored

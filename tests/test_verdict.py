@@ -4,6 +4,7 @@ right on hand-made masks, and the verdict says which way hand-made numbers go.""
 import numpy as np
 import pytest
 import torch
+from scipy import stats
 from torch import nn
 
 from labelaug_core.errors import ConfigError
@@ -130,30 +131,67 @@ def test_worst_of_and_tables_by_hand():
     assert member_table({"A": [a]}).loc["A", "pgd-40"] == 25.0
 
 
-@pytest.mark.parametrize("ens_adv,ens_plus,outcome", [
-    (60.0, 30.0, "survives"),      # 30 of the 35 pp PGD-40 gain left
-    (60.0, 50.0, "shrinks"),       # 10 pp left, well above noise at n = 1000
-    (60.0, 58.0, "within noise"),  # 2 pp at n = 1000: SE ~ 2.2 pp
-    (60.0, 62.0, "vanishes"),
+def _mask(n: int, err_pct: float, shift: int = 0) -> np.ndarray:
+    """(n,) errors on images [shift, shift + err_pct% of n): masks with shifts differ in both directions."""
+    i = np.arange(n)
+    return (i >= shift) & (i < shift + round(n * err_pct / 100))
+
+
+def _model(pgd40: np.ndarray, ensemble: np.ndarray) -> StrongEval:
+    zero = np.zeros_like(pgd40)
+    return hand_made(np.zeros(len(pgd40), dtype=np.int64), clean=zero, fgsm=pgd40, **{"pgd-10": pgd40},
+                     **{"pgd-40": pgd40, "ensemble": ensemble})
+
+
+def _seeds(pgd: list[tuple[float, float]], ens: list[tuple[float, float]], shift: int = 0, n: int = 1000):
+    """Adv and Adv+ evaluations per seed with the given (Adv, Adv+) PGD-40 and ensemble errors (%)."""
+    adv = [_model(_mask(n, p[0]), _mask(n, e[0])) for p, e in zip(pgd, ens)]
+    plus = [_model(_mask(n, p[1]), _mask(n, e[1], shift)) for p, e in zip(pgd, ens)]
+    return adv, plus
+
+
+PGD_GAIN = [(70.0, 35.0), (70.0, 36.0), (71.0, 35.0)]  # ~35 pp on every seed
+
+
+@pytest.mark.parametrize("ens,outcome", [
+    ([(80.0, 50.0), (80.0, 51.0), (80.0, 49.0)], "survives"),       # ~30 of ~35 pp left on every seed
+    ([(80.0, 70.0), (80.0, 71.0), (80.0, 69.0)], "shrinks"),        # ~10 pp: significant, under half left
+    ([(80.0, 76.0), (80.0, 82.0), (80.0, 79.0)], "within noise"),   # +4, -2, +1 pp: the seeds disagree
+    ([(80.0, 82.0), (80.0, 81.0), (80.0, 83.0)], "vanishes"),
 ])
-def test_claim_verdict_outcomes(ens_adv, ens_plus, outcome):
-    v = claim_verdict(70.0, 35.0, ens_adv, ens_plus, n=1000)
-    assert v["outcome"] == outcome
-    assert v["gain_pgd40"] == 35.0 and v["gain_ensemble"] == pytest.approx(ens_adv - ens_plus)
-    assert v["retained"] == pytest.approx((ens_adv - ens_plus) / 35.0)
+def test_claim_verdict_outcomes_over_seeds(ens, outcome):
+    v = claim_verdict(*_seeds(PGD_GAIN, ens))
+    assert v["outcome"] == outcome and v["seeds"] == 3 and v["n"] == 1000
+    assert v["gain_pgd40"] == pytest.approx(np.mean([a - b for a, b in PGD_GAIN]))
+    gains = [a - b for a, b in ens]
+    assert v["ensemble"]["across_seeds"]["diffs"] == pytest.approx(gains)
+    assert v["gain_ensemble"] == pytest.approx(np.mean(gains))
+    assert v["retained"] == pytest.approx(np.mean(gains) / v["gain_pgd40"])
     sentence = verdict_sentence(v)
     assert ("does not survive" in sentence) == (outcome in ("vanishes", "within noise"))
-    gap = ens_adv - ens_plus
-    assert f"{abs(gap):.2f} pp {'below' if gap >= 0 else 'above'} Adv's" in sentence
-    assert "35.00 pp below Adv's" in sentence
+    assert "95% CI of the mean" in sentence and "McNemar p per seed" in sentence and "dominates" in sentence
+
+
+def test_claim_verdict_with_one_seed_uses_mcnemar():
+    # 2 pp at n = 1000, but 52 images go one way and 32 the other: McNemar p = 0.04 -> significant...
+    adv, plus = _seeds([(70.0, 35.0)], [(60.0, 58.0)], shift=52)
+    v = claim_verdict(adv, plus)
+    assert v["ensemble"]["per_seed"][0]["b"] == 52 and v["ensemble"]["per_seed"][0]["c"] == 32
+    assert v["ensemble"]["per_seed"][0]["p_value"] == pytest.approx(stats.binomtest(52, 84).pvalue)
+    assert v["outcome"] == "shrinks"
+    assert "one seed" in verdict_sentence(v) and "training noise is not measured" in verdict_sentence(v)
+    # ...while 2 pp from 120 against 100 discordant images is not (p = 0.2).
+    adv, plus = _seeds([(70.0, 35.0)], [(60.0, 58.0)], shift=120)
+    assert claim_verdict(adv, plus)["outcome"] == "within noise"
 
 
 def test_claim_verdict_reproduces_the_papers_relative_drop():
-    v = claim_verdict(70.32, 32.70, 70.32, 70.32, n=50000)
+    v = claim_verdict(*_seeds([(70.32, 32.70)] * 2, [(70.32, 70.32)] * 2, n=50000))
     assert v["relative_pgd40"] == pytest.approx(53.50, abs=0.005)
     assert v["outcome"] == "vanishes"
-    assert claim_verdict(30.0, 40.0, 60.0, 30.0, n=100)["outcome"] == "no PGD-40 gain"
-    assert claim_verdict(50.0, 40.0, 50.0, 40.0, n=100)["se_ensemble"] == pytest.approx(7.0)  # sqrt(25 + 24)
+    assert claim_verdict(*_seeds([(30.0, 40.0)], [(60.0, 30.0)]))["outcome"] == "no PGD-40 gain"
+    with pytest.raises(ConfigError, match="one evaluation per seed"):
+        claim_verdict(*_seeds(PGD_GAIN, PGD_GAIN)[:1], [])
 
 
 # --- the chapters' claims, worded by labelaug_core.report.verdict from hand-made numbers ------------
@@ -171,7 +209,7 @@ from labelaug_core.runs.strong import masking_check_tables
 
 
 def test_verdict_sentence_quotes_the_papers_drop_from_table1(monkeypatch):
-    v = claim_verdict(70.0, 35.0, 60.0, 30.0, n=1000)
+    v = claim_verdict(*_seeds(PGD_GAIN, [(60.0, 30.0)] * 3))
     assert f"the paper: {paper_relative_drop():.1f}%" in verdict_sentence(v) and "53.5%" in verdict_sentence(v)
     changed = PAPER_TABLE1.copy()
     changed.loc["advplus", "pgd_err"] = 35.16  # half of Adv's 70.32: the sentence follows the table
@@ -179,30 +217,49 @@ def test_verdict_sentence_quotes_the_papers_drop_from_table1(monkeypatch):
     assert "the paper: 50.0%" in verdict_sentence(v)
 
 
-@pytest.mark.parametrize("adv,plus,words", [
-    (60.0, 40.0, "**Adv+ is more robust here**"),
-    (40.0, 60.0, "**Adv+ is less robust here**"),
-    (50.0, 49.0, "**The difference is within noise**"),
+def _runs(method: str, masks: list[np.ndarray], delta: float = 0.03) -> list[Run]:
+    """Runs (one per seed) whose predictions.npz are stored in memory: PGD errors = ``masks``."""
+    runs = []
+    for seed, mask in enumerate(masks):
+        config = TrainConfig(method=method, seed=seed, delta=delta if method == "advplus" else 0.0)
+        err = 100.0 * float(mask.mean())
+        run = Run(Path(f"runs/{method}-{delta}-{seed}"), config, {"pgd_err": err}, pd.DataFrame(), pd.DataFrame(), {})
+        object.__setattr__(run, "error_mask", lambda kind="pgd", m=mask: m)
+        runs.append(run)
+    return runs
+
+
+@pytest.mark.parametrize("adv,plus,shift,words", [
+    (60.0, [40.0, 41.0, 39.0], 0, "**Adv+ is better here**"),
+    (40.0, [60.0, 59.0, 61.0], 0, "**Adv+ is worse here**"),
+    (50.0, [49.0, 51.5, 46.5], 100, "**The difference is within noise.**"),  # per seed +1, -1.5, +3.5 pp
 ])
-def test_profile_gain_paragraph_says_which_way_the_gain_goes(adv, plus, words):
-    means = pd.DataFrame({"pgd_err": [90.0, adv, plus]}, index=["std", "adv", "advplus"])
-    text = V.profile_gain_paragraph(means, 1000)
+def test_profile_gain_paragraph_is_paired_and_over_seeds(adv, plus, shift, words):
+    from labelaug_core.report.comparisons import profile_gain_paragraph
+
+    runs = {"adv": _runs("adv", [_mask(1000, adv)] * 3), "advplus": _runs("advplus", [_mask(1000, p, shift) for p in plus])}
+    text = profile_gain_paragraph(runs)
     assert words in text
-    assert f"**{100 * (adv - plus) / adv:.2f} %**" in text and f"{adv - plus:+.2f} pp" in text
-    assert f"the paper reports {paper_relative_drop():.2f} %" in text and "on 1000 attacked images" in text
+    mean = float(np.mean(plus))
+    assert f"**{100 * (adv - mean) / adv:.2f} %**" in text and f"{abs(adv - mean):.2f} pp" in text
+    assert f"the paper reports {paper_relative_drop():.2f} %" in text and "mean of 3 seeds" in text
+    one = profile_gain_paragraph({"adv": runs["adv"][:1], "advplus": runs["advplus"][:1]})
+    assert "one seed" in one and "McNemar exact p" in one and "on 1000 images" in one
 
 
 def test_delta_control_lines_compare_adv_then_each_delta_with_the_control():
-    summary = pd.DataFrame({"pgd_err": [50.0, 49.5, 30.0]}, index=pd.Index([0.0, 0.03, 0.3], name="delta"))
-    lines = sentences.delta_control_lines(summary, adv_pgd_err=60.0, n=1000).split("\n")
+    adv = _runs("adv", [_mask(1000, 60.0)])
+    sweep = {0.0: _runs("advplus", [_mask(1000, 50.0)], 0.0), 0.03: _runs("advplus", [_mask(1000, 49.5, 30)], 0.03),
+             0.3: _runs("advplus", [_mask(1000, 30.0)], 0.3)}
+    lines = sentences.delta_control_lines(sweep, adv).split("\n")
     assert len(lines) == 3
-    assert lines[0].startswith("- Adv+ δ = 0 vs Adv: PGD-40 error 50.00% against 60.00% (-10.00 pp")
-    assert lines[0].endswith("lower, beyond two standard errors.")
-    assert lines[1].startswith("- Adv+ δ = 0.03 vs δ = 0") and lines[1].endswith("within noise.")
-    assert lines[2].startswith("- Adv+ δ = 0.3 vs δ = 0: PGD-40 error 30.00% against 50.00% (-20.00 pp")
-    assert "no δ = 0 run" in sentences.delta_control_lines(summary.drop(index=0.0), 60.0, 1000)
-    higher = sentences.delta_control_lines(pd.DataFrame({"pgd_err": [80.0]}, index=[0.0]), 60.0, 1000)
-    assert higher.endswith("higher, beyond two standard errors.")
+    assert lines[0].startswith("- Adv+ δ = 0 vs Adv: δ = 0's PGD-40 error is 10.00 pp below Adv's (50.00% against 60.00%")
+    assert "**δ = 0 is better here**" in lines[0]
+    assert lines[1].startswith("- Adv+ δ = 0.03 vs δ = 0") and "within noise" in lines[1]
+    assert lines[2].startswith("- Adv+ δ = 0.3 vs δ = 0: δ = 0.3's PGD-40 error is 20.00 pp below")
+    assert "no δ = 0 run" in sentences.delta_control_lines({0.3: sweep[0.3]}, adv)
+    higher = sentences.delta_control_lines({0.0: _runs("advplus", [_mask(1000, 80.0)], 0.0)}, adv)
+    assert "**δ = 0 is worse here**" in higher
 
 
 def test_corruption_source_note_says_whether_it_is_the_papers_benchmark():
@@ -326,7 +383,7 @@ def test_masking_checks_report_and_verdict_paragraph():
     assert list(items[7].columns) == ["name", "passed", "message"]
 
     table = pd.DataFrame({"ensemble_err": [90.0, 60.0, 58.0]}, index=["Std", "Adv", "Adv+"])
-    v = claim_verdict(70.0, 35.0, 60.0, 58.0, n=1000)
+    v = claim_verdict(*_seeds(PGD_GAIN, [(60.0, 58.0)] * 3))
     text = V.verdict_paragraph(v, v, table, failed)
     assert text.startswith(verdict_sentence(v))
     assert "Adv against Std under the ensemble: -30.00 pp of error." in text

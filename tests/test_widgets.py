@@ -12,7 +12,12 @@ import pytest  # noqa: E402
 from ipywidgets.widgets.widget_link import Link  # noqa: E402
 
 from labelaug_core.errors import ConfigError  # noqa: E402
-from labelaug_core.report.widgets import FigureSlider, png_bytes, slider_of_figures  # noqa: E402
+from labelaug_core.report.widgets import (  # noqa: E402
+    FigureSlider,
+    png_bytes,
+    selector_of_sliders,
+    slider_of_figures,
+)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -115,3 +120,40 @@ def test_labels_must_be_distinct(figures):
 def test_start_must_be_a_key(figures):
     with pytest.raises(ConfigError, match="start"):
         slider_of_figures(figures, start=0.5)
+
+
+def test_dropdown_control_is_jslinked_to_the_stack(figures):
+    box = slider_of_figures(figures, description="class", control="dropdown", start=0.0)
+    assert isinstance(box.slider, widgets.Dropdown)
+    assert box.slider.options == (("0.3", 0.3), ("0", 0.0), ("0.01", 0.01))
+    assert box.slider.index == 1 and box.stack.selected_index == 1
+    assert box.link.source == (box.slider, "index") and box.link.target == (box.stack, "selected_index")
+
+
+def test_unknown_control_is_rejected(figures):
+    with pytest.raises(ConfigError, match="control"):
+        slider_of_figures(figures, control="knob")
+
+
+def test_selector_of_sliders_is_a_dropdown_over_one_slider_per_first_key():
+    figs = {(c, s): line_figure(h) for (c, s), h in
+            {("fog", 1): 0.1, ("fog", 2): 0.2, ("noise", 1): 0.3, ("noise", 2): 0.4, ("noise", 3): 0.5}.items()}
+    for fig in figs.values():
+        plt.close(fig)
+    box = selector_of_sliders(figs, descriptions=("corruption", "severity"))
+    assert isinstance(box.slider, widgets.Dropdown) and box.slider.description == "corruption"
+    assert box.slider.options == (("fog", "fog"), ("noise", "noise"))
+    assert box.link.source == (box.slider, "index") and box.link.target == (box.stack, "selected_index")
+    fog, noise = box.stack.children
+    assert isinstance(fog, FigureSlider) and isinstance(fog.slider, widgets.SelectionSlider)
+    assert fog.slider.description == "severity"
+    assert fog.slider.options == (("1", 1), ("2", 2)) and noise.slider.options == (("1", 1), ("2", 2), ("3", 3))
+    assert [bytes(img.value) for img in noise.stack.children] == [png_bytes(figs[("noise", s)]) for s in (1, 2, 3)]
+    assert len({bytes(img.value) for child in (fog, noise) for img in child.stack.children}) == 5
+
+
+def test_selector_of_sliders_needs_pairs():
+    with pytest.raises(ConfigError, match="pairs"):
+        selector_of_sliders({"fog": line_figure(0.1)})
+    with pytest.raises(ConfigError, match="at least one"):
+        selector_of_sliders({})

@@ -1,9 +1,17 @@
 """A worst-case ensemble of white-box attacks (PGD, PGD with restarts, APGD-CE, APGD-T).
 
+The default ensemble (:data:`DEFAULT_ENSEMBLE`) is PGD-40, PGD-40 with random restarts, APGD-CE
+and APGD-T (targeted DLR loss, 9 target classes): white-box members only. It is **not
+AutoAttack**: it borrows AutoAttack's two APGD members and its cascade, but has no FAB-T and no
+Square in the worst case (Square runs separately, as a black-box gradient-masking check:
+:mod:`labelaug_core.evaluation.checks`). tests/test_autoattack.py checks on an adversarially
+trained small CNN that its error is at least torchattacks' standard AutoAttack's minus 1 point
+on the same images.
+
 Members are named ``pgd-<k>``, ``pgd-<k>-restarts``, ``apgd-ce``, ``apgd-dlr``, ``apgd-t``;
 :func:`ensemble_attack` runs them in order and keeps, per example, the first adversarial
-image that fools the model (a cascade, as AutoAttack does). Every random start is drawn from
-a generator seeded by ``seed``, never from the global RNG.
+image that fools the model (a cascade, as AutoAttack runs its members). Every random start is
+drawn from a generator seeded by ``seed``, never from the global RNG.
 """
 from __future__ import annotations
 
@@ -57,7 +65,8 @@ def ensemble_attack(
     cascade: bool = False,
     seed: int = 0,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Per-example worst case over an ensemble of attacks, in the manner of AutoAttack.
+    """Per-example worst case over an ensemble of white-box attacks (by default APGD-CE + APGD-T
+    with 9 targets + PGD-40 with restarts; no FAB-T, no Square: not AutoAttack).
 
     An example is an error if it is misclassified clean or if any member fools it.
 

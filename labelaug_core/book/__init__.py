@@ -1,4 +1,4 @@
-"""The book: experiment plans (:mod:`.plan`) and the build (:mod:`.build`)."""
+"""The book: experiment plans (:mod:`.plan`), the build (:mod:`.build`) and its progress (:mod:`.progress`)."""
 
 from labelaug_core.book.build import (  # noqa: F401
     STATIC_ASSETS,
@@ -16,13 +16,18 @@ from labelaug_core.book.build import (  # noqa: F401
 from labelaug_core.book.plan import (  # noqa: F401
     COMMON_PARAMETERS,
     PLAN_KEYS,
+    REQUIRED_METHODS,
     RESULTS_DIR,
     SETTINGS_PARAMETER,
     BookError,
     Plan,
     available_profiles,
+    check_required_runs,
     load_plan,
     notebook_parameters,
+    plan_path,
+    read_plan,
     toc_chapters,
     toc_files,
 )
+from labelaug_core.book.progress import CellProgress, PlanProgress  # noqa: F401

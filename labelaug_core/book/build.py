@@ -15,11 +15,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from labelaug_core import __version__
-from labelaug_core.book.plan import BookError, load_plan, notebook_parameters
+from labelaug_core.book.plan import BookError, check_required_runs, load_plan, notebook_parameters, read_plan
+from labelaug_core.book.progress import CellProgress, PlanProgress, executable_cells
 from labelaug_core.cache import code_digests, module_closure, module_path
+from labelaug_core.errors import ConfigError
 
 STATIC_DIR = Path("book") / "_static_js"  # html_static_path in _config.yml
 
@@ -130,11 +130,12 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def execute_notebook(source: Path, output: Path, parameters: dict[str, Any], stamp: dict[str, Any],
-                     *, cwd: Path, force: bool = False) -> bool:
+                     *, cwd: Path, force: bool = False, progress: CellProgress | None = None) -> bool:
     """Execute ``source`` into ``output`` with papermill unless its stamp is unchanged.
 
     Returns True if executed, False if reused. A failing cell raises BookError naming the
     notebook, the cell and the error; the partly executed ``output`` is kept for reading.
+    ``progress`` receives nbclient's cell hooks (:class:`labelaug_core.book.progress.CellProgress`).
     """
     import papermill
     from nbclient.exceptions import DeadKernelError
@@ -150,6 +151,7 @@ def execute_notebook(source: Path, output: Path, parameters: dict[str, Any], sta
         papermill.execute_notebook(
             str(source), str(output), parameters=parameters, kernel_name="python3", cwd=str(cwd),
             progress_bar=False, log_output=False, store_widget_state=True, config=_kernel_config(),
+            **(progress.hooks() if progress is not None else {}),
         )
     except PapermillExecutionError as exc:
         trace = _ANSI.sub("", "\n".join(exc.traceback))
@@ -239,60 +241,74 @@ def build_html(root: Path = Path(".")) -> Path:
 
 
 def build_book(
-    profile: str,
+    profile: str | None = None,
     *,
+    plan_file: Path | str | None = None,
     root: Path = Path("."),
     force: bool = False,
     data_dir: str | None = None,
     device: str | None = None,
     progress: bool = True,
 ) -> Path:
-    """Run the plan of ``profile`` and build the book; returns ``_build/html/index.html``.
+    """Run the plan of ``profile`` (or the plan file ``plan_file``) and build the book; returns
+    ``_build/html/index.html``.
 
-    Trains (or reuses) every run of ``experiments/<profile>.yaml`` into ``root/runs``,
-    executes every chapter into ``root/book`` (reusing unchanged ones unless ``force``) and
-    builds the HTML into ``root/_build/html``. ``data_dir`` defaults to ``$LABELAUG_DATA``.
-    Raises ConfigError for a bad plan (before anything runs) and BookError when a notebook
-    or the HTML build fails.
+    Trains (or reuses) every run of ``experiments/<profile>.yaml`` (or of ``plan_file``, a
+    YAML file anywhere) into ``root/runs``, executes every chapter into ``root/book`` (reusing
+    unchanged ones unless ``force``) and builds the HTML into ``root/_build/html``.
+    ``data_dir`` defaults to ``$LABELAUG_DATA``. Raises ConfigError for a bad plan (before
+    anything runs or is written) and BookError when a notebook or the HTML build fails. With
+    ``progress``, shows the plan's steps and, beneath them, the executing chapter's cells
+    (:mod:`labelaug_core.book.progress`).
     """
     import papermill
 
     from labelaug_core.runs.training import ensure_run
 
+    if (profile is None) == (plan_file is None):
+        raise ConfigError("give either a profile or a plan file, not both" if profile else "give a profile or a plan file")
     root = Path(root).resolve()
-    plan = load_plan(profile, root)
+    plan = read_plan(plan_file, root) if plan_file is not None else load_plan(profile, root)
     data_dir = data_dir if data_dir is not None else os.environ.get("LABELAUG_DATA")
     runs_dir = root / "runs"
-    declared = {n: set(papermill.inspect_notebook(str(root / "notebooks" / f"{n}.ipynb"))) for n in plan.chapters}
+    sources = {n: root / "notebooks" / f"{n}.ipynb" for n in plan.chapters}
+    declared = {n: set(papermill.inspect_notebook(str(sources[n]))) for n in plan.chapters}
     parameters = {n: notebook_parameters(plan, n, declared[n], runs_dir, data_dir) for n in plan.chapters}
+    check_required_runs(plan, declared)
     check_kernel()
     install_static_assets(root)
 
     started = time.perf_counter()
     if progress:
-        print(f"book {profile}: {plan.description}; {len(plan.runs)} runs, {len(plan.chapters)} chapters")
-    steps = tqdm(total=len(plan.runs) + len(plan.chapters) + 1, desc=f"book {profile}", unit="step",
-                 disable=not progress, dynamic_ncols=True)
-    with steps:
+        print(f"book {plan.profile}: {plan.description}; {len(plan.runs)} runs, {len(plan.chapters)} chapters",
+              flush=True)
+    steps = PlanProgress(len(plan.runs) + len(plan.chapters) + 1, f"book {plan.profile}", enabled=progress)
+    try:
         run_dirs = []
         for i, config in enumerate(plan.runs, 1):
-            steps.set_postfix_str(f"run {i}/{len(plan.runs)} {config.run_id}")
+            steps.step(f"run {i}/{len(plan.runs)} {config.run_id}")
             run_dirs.append(ensure_run(config, runs_dir, data_dir=data_dir, device=device, progress=progress))
-            steps.update()
+            steps.done_step()
         for i, name in enumerate(plan.chapters, 1):
-            steps.set_postfix_str(f"notebook {i}/{len(plan.chapters)} {name}")
+            steps.step(f"chapter {i}/{len(plan.chapters)} {name}")
             reads_runs = "runs_dir" in declared[name]
-            source = root / "notebooks" / f"{name}.ipynb"
             results = sorted(Path(parameters[name]["results_dir"]).glob("*.json")) if "results_dir" in declared[name] else []
-            stamp = notebook_stamp(source, parameters[name], run_dirs if reads_runs else [], results)
-            executed = execute_notebook(source, root / "book" / f"{name}.ipynb", parameters[name], stamp,
-                                        cwd=root, force=force)
-            if not executed and progress:
+            stamp = notebook_stamp(sources[name], parameters[name], run_dirs if reads_runs else [], results)
+            cells = executable_cells(json.loads(sources[name].read_text())["cells"]) + bool(parameters[name])
+            chapter = steps.chapter(name, cells)
+            try:
+                executed = execute_notebook(sources[name], root / "book" / f"{name}.ipynb", parameters[name], stamp,
+                                            cwd=root, force=force, progress=chapter)
+            finally:
+                chapter.close()
+            if not executed:
                 steps.write(f"book: {name}: unchanged, not executed again")
-            steps.update()
-        steps.set_postfix_str("jupyter-book build")
+            steps.done_step()
+        steps.step("jupyter-book build")
         index = build_html(root)
-        steps.update()
+        steps.done_step()
+    finally:
+        steps.close()
     if progress:
         print(f"book: {index} ({time.perf_counter() - started:.0f} s)")
     return index

@@ -1,7 +1,10 @@
 """The book: run an experiment plan, execute the chapter notebooks, build the HTML.
 
-An experiment plan is ``experiments/<profile>.yaml``::
+An experiment plan is ``experiments/<profile>.yaml`` (``labelaug book --profile NAME``) or any
+YAML file (``labelaug book --plan FILE.yaml``), whose profile name is its ``name:`` or else the
+file's stem::
 
+    name: my-plan        # optional; letters, digits, '.', '_', '-' (default: the file's stem)
     description: one line shown in the progress output
     settings:            # TrainConfig fields shared by every run; notebooks get them as one dict `settings`
       dataset: fashion-mnist
@@ -24,6 +27,14 @@ cell declares: ``settings`` (the plan's ``settings:`` mapping, one dict), ``seed
 parameters cell defaults ``settings`` to the smoke profile's, so that it runs by hand after
 ``labelaug book --profile smoke``.
 
+A plan is checked before anything trains or is written, and a bad one raises a one-line
+ConfigError naming the file and the key: an unknown key, a value of the wrong type (``seeds``
+a list of integers >= 0, ``settings`` a mapping whose values have their TrainConfig field's type,
+``runs`` a list of mappings, ``notebooks`` a mapping of chapter names to mappings), a chapter
+that is not in ``_toc.yml``, a parameter that a chapter does not declare
+(:func:`notebook_parameters`) and, when a chapter reads runs, a missing Std, Adv or Adv+ run at
+the plan's settings (:func:`check_required_runs`).
+
 An executed notebook is reused while its stamp (``book/NAME.stamp.json``: hashes of the
 notebook source, its parameters, the metrics of the runs it reads and the library sources)
 is unchanged. The HTML is built by Jupyter Book with warnings as errors and never executes
@@ -32,6 +43,7 @@ anything (``execute_notebooks: "off"`` in ``_config.yml``).
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -41,7 +53,16 @@ import yaml
 from labelaug_core.config import TrainConfig
 from labelaug_core.errors import ConfigError
 
-PLAN_KEYS = ("description", "settings", "seeds", "runs", "notebooks")
+PLAN_KEYS = ("name", "description", "settings", "seeds", "runs", "notebooks")
+
+# The runs that every chapter reading runs looks up, once per seed at the plan's settings:
+# ``find_runs(runs_dir, seeds, **settings)`` (labelaug_core.runs.store) reads these methods.
+REQUIRED_METHODS = ("std", "adv", "advplus")
+
+# TrainConfig field -> its annotation ("float | None", "int", ...): the type a plan's value must have.
+_FIELD_TYPES = {f.name: f.type for f in fields(TrainConfig)}
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 # Papermill parameters every notebook may declare besides ``settings``.
@@ -69,6 +90,7 @@ class Plan:
     runs: list[TrainConfig]                     # distinct runs, in plan order
     chapters: list[str]                         # notebook names, in toc order
     notebook_parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    source: str = ""                            # the plan file as named in messages
 
 
 def available_profiles(root: Path = Path(".")) -> list[str]:
@@ -113,29 +135,97 @@ def _grid(entry: dict[str, Any]) -> list[dict[str, Any]]:
     return [dict(zip(keys, combo)) for combo in itertools.product(*values)]
 
 
-def load_plan(profile: str, root: Path = Path(".")) -> Plan:
-    """Read and validate ``experiments/<profile>.yaml``; raises ConfigError naming the bad entry."""
-    root = Path(root)
+def plan_path(profile: str, root: Path = Path(".")) -> Path:
+    """The file of profile ``profile``: ``root/experiments/<profile>.yaml``; ConfigError if none."""
     profiles = available_profiles(root)
     if profile not in profiles:
         raise ConfigError(f"profile must be one of {', '.join(profiles) or '(none in experiments/)'}; got {profile!r}")
-    where = f"experiments/{profile}.yaml"
-    raw = yaml.safe_load((root / "experiments" / f"{profile}.yaml").read_text()) or {}
-    unknown = sorted(set(raw) - set(PLAN_KEYS))
+    return Path(root) / "experiments" / f"{profile}.yaml"
+
+
+def load_plan(profile: str, root: Path = Path(".")) -> Plan:
+    """Read and validate ``experiments/<profile>.yaml``; raises ConfigError naming the bad entry."""
+    return read_plan(plan_path(profile, root), root, where=f"experiments/{profile}.yaml")
+
+
+def _type_name(annotation: str) -> str:
+    return {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}[annotation]
+
+
+def _check_field_type(where: str, key: str, name: str, value: Any) -> None:
+    """``value`` must have the type of TrainConfig field ``name`` (``None`` only where the field allows it)."""
+    annotation = str(_FIELD_TYPES[name])  # "float | None", "int", "bool | None", "str", ...
+    base = annotation.split("|")[0].strip()
+    if value is None and "None" in annotation:
+        return
+    ok = {"int": isinstance(value, int) and not isinstance(value, bool),
+          "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+          "bool": isinstance(value, bool), "str": isinstance(value, str)}[base]
+    if not ok:
+        raise ConfigError(f"{where}: {key} must be {_type_name(base)}; got {value!r}")
+
+
+def _check_config_values(where: str, key: str, values: dict[str, Any], lists: bool) -> None:
+    """Known TrainConfig fields of the right types (each value a list of such values where ``lists``)."""
+    unknown = sorted(set(values) - set(_FIELD_TYPES))
+    if unknown:
+        raise ConfigError(f"{where}: {key}: unknown config field {unknown[0]!r}; allowed: {', '.join(sorted(_FIELD_TYPES))}")
+    for name, value in values.items():
+        for item in value if lists and isinstance(value, list) else [value]:
+            _check_field_type(where, f"{key}.{name}", name, item)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"plan {path}: no such file")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        mark = getattr(exc, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"plan {path}: not YAML{line}: {problem}") from exc
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"plan {path}: must be a YAML mapping with keys {', '.join(PLAN_KEYS)}; got {type(raw).__name__}")
+    return raw
+
+
+def read_plan(path: Path | str, root: Path = Path("."), *, where: str | None = None) -> Plan:
+    """Read and validate the plan file ``path`` (anywhere) for the book under ``root``.
+
+    Its profile name is its ``name:`` or else the file's stem. ``where`` names the file in
+    messages (default: ``path`` as given). Raises ConfigError naming the bad entry.
+    """
+    root, path = Path(root), Path(path)
+    where = where or str(path)
+    raw = _read_yaml(path)
+    unknown = sorted(set(raw) - set(PLAN_KEYS), key=str)
     if unknown:
         raise ConfigError(f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(PLAN_KEYS)}")
-    settings = dict(raw.get("settings") or {})
-    allowed = {f.name for f in fields(TrainConfig)}
-    unknown = sorted(set(settings) - allowed)
-    if unknown:
-        raise ConfigError(f"{where}: settings: unknown config field {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
-    seeds = list(raw.get("seeds") or [0])
-    if not all(isinstance(s, int) and s >= 0 for s in seeds):
-        raise ConfigError(f"{where}: seeds must be a list of integers >= 0; got {seeds}")
+    name = raw.get("name", path.stem)
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ConfigError(f"{where}: name must be letters, digits, '.', '_' or '-'; got {name!r}")
+    description = raw.get("description", name)
+    if not isinstance(description, str):
+        raise ConfigError(f"{where}: description must be a string; got {description!r}")
+    settings = {} if raw.get("settings") is None else raw["settings"]
+    if not isinstance(settings, dict):
+        raise ConfigError(f"{where}: settings must be a mapping of config fields to values; got {settings!r}")
+    _check_config_values(where, "settings", settings, lists=False)
+    seeds = [0] if raw.get("seeds") is None else raw["seeds"]
+    if not (isinstance(seeds, list) and seeds and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
+                                                      for s in seeds)):
+        raise ConfigError(f"{where}: seeds must be a list of integers >= 0; got {seeds!r}")
+    entries = [] if raw.get("runs") is None else raw["runs"]
+    if not isinstance(entries, list):
+        raise ConfigError(f"{where}: runs must be a list of mappings of config fields to values or lists; got {entries!r}")
     runs: dict[str, TrainConfig] = {}
-    for i, entry in enumerate(raw.get("runs") or []):
+    for i, entry in enumerate(entries):
         if not isinstance(entry, dict):
             raise ConfigError(f"{where}: runs[{i}] must be a mapping of config fields to values or lists")
+        _check_config_values(where, f"runs[{i}]", entry, lists=True)
         for combo in _grid(entry):
             for seed in ([combo["seed"]] if "seed" in combo else seeds):
                 try:
@@ -144,12 +234,40 @@ def load_plan(profile: str, root: Path = Path(".")) -> Plan:
                     raise ConfigError(f"{where}: runs[{i}]: {exc}") from exc
                 runs.setdefault(config.run_id, config)
     chapters = toc_chapters(root)
-    per_notebook = dict(raw.get("notebooks") or {})
-    for name in per_notebook:
-        if name not in chapters:
-            raise ConfigError(f"{where}: notebooks: {name!r} is not a chapter of _toc.yml; chapters: {', '.join(chapters)}")
-    return Plan(profile, str(raw.get("description", profile)), settings, seeds, list(runs.values()),
-                chapters, {k: dict(v or {}) for k, v in per_notebook.items()})
+    per_notebook = {} if raw.get("notebooks") is None else raw["notebooks"]
+    if not isinstance(per_notebook, dict):
+        raise ConfigError(f"{where}: notebooks must be a mapping of chapter names to parameters; got {per_notebook!r}")
+    for chapter, values in per_notebook.items():
+        if chapter not in chapters:
+            raise ConfigError(f"{where}: notebooks: {chapter!r} is not a chapter of _toc.yml; chapters: {', '.join(chapters)}")
+        if not isinstance(values or {}, dict):
+            raise ConfigError(f"{where}: notebooks.{chapter} must be a mapping of parameters to values; got {values!r}")
+    return Plan(name, description, dict(settings), list(seeds), list(runs.values()), chapters,
+                {k: dict(v or {}) for k, v in per_notebook.items()}, where)
+
+
+def check_required_runs(plan: Plan, declared: dict[str, set[str]]) -> None:
+    """Raise ConfigError if a chapter reads runs (declares ``runs_dir``) and the plan lacks one of them.
+
+    Such a chapter reads the runs of :data:`REQUIRED_METHODS` at the plan's settings for every seed
+    (``find_runs(runs_dir, seeds, **settings)``); ``declared`` maps each chapter to the parameters
+    its ``parameters`` cell declares.
+    """
+    readers = [name for name in plan.chapters if "runs_dir" in declared.get(name, ())]
+    if not readers:
+        return
+    planned = {config.run_id for config in plan.runs}
+    more = f" and {len(readers) - 1} more" if len(readers) > 1 else ""
+    for seed in plan.seeds:
+        for method in REQUIRED_METHODS:
+            try:
+                wanted = TrainConfig.from_dict(plan.settings | {"method": method, "seed": seed}).resolved()
+            except ConfigError as exc:
+                raise ConfigError(f"{plan.source}: settings: {exc}") from exc
+            if wanted.run_id not in planned:
+                raise ConfigError(
+                    f"{plan.source}: runs: no {method} run at the plan's settings (seed {seed}), which every chapter "
+                    f"that reads runs needs ({readers[0]}{more}); add the entry {{method: [{', '.join(REQUIRED_METHODS)}]}}")
 
 
 def notebook_parameters(plan: Plan, name: str, declared: set[str], runs_dir: Path, data_dir: str | None) -> dict[str, Any]:
@@ -163,7 +281,7 @@ def notebook_parameters(plan: Plan, name: str, declared: set[str], runs_dir: Pat
     (it would keep its default instead of the plan's value).
     """
     source = f"notebooks/{name}.ipynb"
-    where = f"experiments/{plan.profile}.yaml"
+    where = plan.source or f"experiments/{plan.profile}.yaml"
     own = plan.notebook_parameters.get(name, {})
     shared = sorted(set(own) & {SETTINGS_PARAMETER, *COMMON_PARAMETERS})
     if shared:

@@ -1,8 +1,11 @@
 """Error under corruption: cached corrupted test sets, per-corruption errors, mCE and ImageNet-C.
 
 ``corrupted_set`` stores generated sets under the cache directory, keyed by the clean images,
-the corruption, the severity, the seed and the code that generates them. mCE follows
-Hendrycks & Dietterich 2019 (errors relative to a baseline model, averaged over severities).
+the corruption, the severity, the seed and the code that generates them. Images larger than
+32 px (the ImageNet-C recipe) end, as Hendrycks' ``make_imagenet_c.py`` writes every ImageNet-C file,
+with a JPEG save at quality 85 decoded back to pixels; 28-32 px sets (Fashion-MNIST, CIFAR) do not,
+as CIFAR-10-C's ``make_cifar_c.py`` stores uint8 arrays (:mod:`labelaug_core.evaluation.corruptions`).
+mCE follows Hendrycks & Dietterich 2019 (errors relative to a baseline model, averaged over severities).
 """
 from __future__ import annotations
 

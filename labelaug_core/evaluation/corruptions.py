@@ -13,7 +13,11 @@ which wipe out a 28-32 pixel image. Images whose shorter side is at most 32 pixe
 the CIFAR-10-C constants (:data:`SEVERITY_PARAMS`); only the short functions that turn those
 constants into a corruption are written here, on top of the package's helpers (disk kernel,
 plasma fractal, zoom, motion blur, glass-blur shuffle, frost photos). Larger images go through the
-package unchanged. Grey images are corrupted as three equal channels and brought back to one by
+package unchanged and are then, as every ImageNet-C file is by Hendrycks' ``make_imagenet_c.py``
+(``Image.fromarray(np.uint8(img)).save(path, quality=85, optimize=True)``, a .JPEG path), saved as
+JPEG at quality 85 and decoded back (:func:`jpeg_round_trip`). Small images are not: CIFAR-10-C's
+``make_cifar_c.py`` stores its images as uint8 arrays, without JPEG, and so does this project for
+Fashion-MNIST and CIFAR-sized images. Grey images are corrupted as three equal channels and brought back to one by
 luminance. No padding is needed: every small-image function works at any size up to 32 (the
 package's own functions, which refuse images under 32 pixels, only ever see larger ones). Two of
 its helpers are private (``_motion_blur``, ``_shuffle_pixels_njit_glass_blur``): the package is
@@ -69,6 +73,7 @@ SEVERITIES: tuple[int, ...] = (1, 2, 3, 4, 5)
 
 
 SMALL_IMAGE_SIZE = 32  # shorter side (pixels) up to which SEVERITY_PARAMS[32] is used
+IMAGENET_C_JPEG_QUALITY = 85  # make_imagenet_c.py's final save of every corrupted image (larger images only)
 
 
 # Severity constants by image size, one tuple entry per severity 1..5. Source: CIFAR-10-C,
@@ -230,6 +235,16 @@ def _jpeg_compression(x, c):
 _SMALL_IMAGE = {name: globals()[f"_{name}"] for name in CORRUPTIONS}
 
 
+def jpeg_round_trip(rgb: np.ndarray, quality: int = IMAGENET_C_JPEG_QUALITY) -> np.ndarray:
+    """uint8 (H, W, 3) saved by PIL as JPEG at ``quality`` (``optimize=True``, as make_imagenet_c.py
+    saves; PIL's default 4:2:0 chroma subsampling) and decoded back to uint8 (H, W, 3) pixels."""
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, "JPEG", quality=quality, optimize=True)
+    buffer.seek(0)
+    with Image.open(buffer) as image:
+        return np.asarray(image.convert("RGB"))
+
+
 def _corrupt_image(image: np.ndarray, corruption: str, severity: int) -> np.ndarray:
     """One uint8 (C, H, W) image -> corrupted uint8 (C, H, W), using the global numpy RNG."""
     channels, h, w = image.shape
@@ -240,6 +255,8 @@ def _corrupt_image(image: np.ndarray, corruption: str, severity: int) -> np.ndar
         seeded = {"seed": np.random.randint(2**31)} if corruption in ("glass_blur", "impulse_noise") else {}
         out = imagecorruptions.corrupt(rgb, severity=severity, corruption_name=corruption, **seeded)
     out = np.uint8(np.asarray(out))  # truncation, as the ImageNet-C / CIFAR-10-C generators do
+    if min(h, w) > SMALL_IMAGE_SIZE:  # ImageNet-C's files are JPEGs (quality 85); CIFAR-10-C's arrays are not
+        out = jpeg_round_trip(out)
     if channels == 1:  # frost adds colour; everything else keeps R = G = B
         out = np.clip(np.round(ic.rgb2gray(out)), 0, 255).astype(np.uint8)[..., None]
     return out.transpose(2, 0, 1)
@@ -319,7 +336,8 @@ def corrupt(images, corruption: str, severity: int, seed: int = 0, *, workers: i
     """Corrupt a batch of images (Hendrycks & Dietterich 2019).
 
     ``images``: uint8 (N, C, H, W) (or floats in [0, 1]), C 1 or 3. Returns uint8 (N, C, H, W).
-    Images with shorter side <= 32 use the CIFAR-10-C constants, larger ones ImageNet-C's.
+    Images with shorter side <= 32 use the CIFAR-10-C constants, larger ones ImageNet-C's followed by
+    ImageNet-C's final JPEG save at quality 85 (:func:`jpeg_round_trip`; see the module docstring).
     The result depends only on (images, corruption, severity, seed), not on ``workers``
     (default: every core this process may use; 1 = in this process).
     """

@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from labelaug_core.attacks.pgd import fgsm, pgd
 from labelaug_core.attacks.threat import default_alpha, generator_for, predict
+from labelaug_core.errors import ConfigError
 
 
 @dataclass
@@ -100,8 +101,21 @@ def confusion_matrix(y: np.ndarray, pred: np.ndarray, num_classes: int) -> np.nd
 
 
 def class_stats(errs: np.ndarray) -> dict[str, float]:
-    """Mean, SD (ddof=0) and worst of per-class errors (percent), ignoring absent classes."""
-    return {"mean": float(np.nanmean(errs)), "sd": float(np.nanstd(errs)), "worst": float(np.nanmax(errs))}
+    """Mean, SD (ddof=0) and worst of (K,) per-class errors (percent) over all K classes.
+
+    A class without an evaluated example (NaN, as :func:`per_class_error` gives it) raises a
+    :class:`ConfigError` naming the missing classes: a class-wise statistic over the classes that
+    happen to be there would let the others vanish without a word."""
+    errs = np.asarray(errs, dtype=float)
+    if errs.ndim != 1 or len(errs) == 0:
+        raise ConfigError(f"errs must be a (K,) array of per-class errors; got shape {errs.shape}")
+    missing = np.flatnonzero(np.isnan(errs))
+    if len(missing):
+        shown = ", ".join(str(k) for k in missing[:20]) + (", ..." if len(missing) > 20 else "")
+        raise ConfigError(f"per-class errors must cover every class; {len(missing)} of {len(errs)} classes have "
+                          f"no evaluated example ({shown}): evaluate (eval_subset, attack_limit) at least one "
+                          f"image per class")
+    return {"mean": float(errs.mean()), "sd": float(errs.std()), "worst": float(errs.max())}
 
 
 def summarize(pred: Predictions, num_classes: int) -> tuple[dict[str, float], dict[str, np.ndarray]]:

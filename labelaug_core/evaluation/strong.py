@@ -2,8 +2,9 @@
 
 Rungs, weakest to strongest: ``clean``, ``fgsm``, ``pgd-10``, ``pgd-40`` (one random start,
 ``alpha = default_alpha(eps, steps)``) and ``ensemble``, the per-example worst case of PGD-40, PGD-40
-with restarts, APGD-CE and APGD-T (targeted DLR) via
-:func:`labelaug_core.attacks.ensemble.ensemble_attack`. Per-example results are kept, so two
+with restarts, APGD-CE and APGD-T (targeted DLR, 9 targets by default) via
+:func:`labelaug_core.attacks.ensemble.ensemble_attack`: white-box members only, without AutoAttack's
+FAB-T and Square, so not AutoAttack (tests/test_autoattack.py compares it with AutoAttack). Per-example results are kept, so two
 models evaluated on the same images can be compared pairwise.
 """
 from __future__ import annotations
@@ -47,7 +48,7 @@ def strong_eval(
         x: (N, C, H, W) images in [0, 1].  y: (N,) int64 labels.  eps: L-inf radius, pixel units.
         logits: ``"classes"`` (first K) or ``"all"`` (K + M): the loss every attack maximises.
         attacks, apgd_steps, pgd_restarts, n_target_classes: the ensemble's members and budget
-            (:func:`labelaug_core.apgd.ensemble_attack`; run as a cascade, so each member attacks
+            (:func:`labelaug_core.attacks.ensemble.ensemble_attack`; run as a cascade, so each member attacks
             only what the earlier ones left).
         seed: seeds every attack's random start. batch_size: images attacked at once.
         settings: extra entries recorded in ``StrongEval.settings`` (e.g. the run id).

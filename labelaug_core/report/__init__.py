@@ -84,12 +84,23 @@ from labelaug_core.report.sentences import (  # noqa: F401
     weakest_class_note,
     weight_norm_sentence,
 )
+from labelaug_core.report.comparisons import (  # noqa: F401
+    class_collapse,
+    collapse_sentence,
+    compare_runs,
+    comparison_row,
+    difference_words,
+    headline_table,
+    mean_sd_frame,
+    per_seed_table,
+    profile_gain_paragraph,
+    seed_table,
+)
 from labelaug_core.report.tables import (  # noqa: F401
     METHOD_NAMES,
     PAPER_SETTING,
     PAPER_TABLE1,
     PAPER_TABLE2,
-    error_difference,
     headline_changes,
     map_run_dirs,
     map_runs,
@@ -113,7 +124,6 @@ from labelaug_core.report.verdict import (  # noqa: F401
     ladder_table,
     masking_report,
     member_table,
-    profile_gain_paragraph,
     runs_used_sentence,
     verdict_evaluations,
     verdict_paragraph,

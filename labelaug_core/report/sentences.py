@@ -6,35 +6,28 @@ import numpy as np
 import pandas as pd
 
 from labelaug_core.evaluation.ladder import LADDER, StrongEval
-from labelaug_core.report.tables import (
-    METHOD_NAMES,
-    error_difference,
-)
+from labelaug_core.report.tables import METHOD_NAMES
 from labelaug_core.report.verdict import (
-    _outcome_words,
     gain_vulnerability,
     ladder_table,
 )
 
 
-def delta_control_lines(summary: pd.DataFrame, adv_pgd_err: float, n: int) -> str:
+def delta_control_lines(sweep: dict, adv_runs: list) -> str:
     """Chapter 5's claims, one Markdown bullet each: Adv+ with δ = 0 (the control: the same K + M
-    model and training, no label augmentation) against Adv, then each other δ against δ = 0, each
-    PGD-40 error difference (pp) in standard errors (:func:`error_difference`, ``n`` attacked images
-    per model). ``summary``: index δ, column ``pgd_err`` (%) (:func:`~labelaug_core.report.tables.delta_summary`).
-    Without a δ = 0 run, one sentence saying there is no control."""
-    if 0.0 not in summary.index:
+    model and training, no label augmentation) against Adv, then each other δ against δ = 0: the
+    PGD-40 error difference, paired by image and seed
+    (:func:`~labelaug_core.report.comparisons.compare_runs`, McNemar per seed, the t interval over
+    seeds). ``sweep``: {δ: [run per seed]} (:func:`~labelaug_core.report.chapter_tables.delta_sweep_runs`);
+    ``adv_runs``: Adv's runs, one per seed. Without a δ = 0 run, one sentence saying there is no control."""
+    from labelaug_core.report.comparisons import compare_runs, difference_words
+
+    if 0.0 not in sweep:
         return "The sweep has no δ = 0 run, so there is no control to compare with."
-
-    def versus(before: float, after: float, label: str) -> str:
-        d = error_difference(before, after, n)
-        return (f"- {label}: PGD-40 error {after:.2f}% against {before:.2f}% ({-d['gain']:+.2f} pp, "
-                f"SE {d['se']:.2f} pp): {_outcome_words(d['outcome'])}.")
-
-    control = float(summary.loc[0.0, "pgd_err"])
-    lines = [versus(adv_pgd_err, control, "Adv+ δ = 0 vs Adv")]
-    lines += [versus(control, float(summary.loc[d, "pgd_err"]), f"Adv+ δ = {d:g} vs δ = 0")
-              for d in summary.index if d != 0.0]
+    lines = [f"- Adv+ δ = 0 vs Adv: {difference_words(compare_runs(adv_runs, sweep[0.0]), 'Adv', 'δ = 0', 'PGD-40 error')}"]
+    lines += [f"- Adv+ δ = {d:g} vs δ = 0: "
+              f"{difference_words(compare_runs(sweep[0.0], runs), 'δ = 0', f'δ = {d:g}', 'PGD-40 error')}"
+              for d, runs in sorted(sweep.items()) if d != 0.0]
     return "\n".join(lines)
 
 

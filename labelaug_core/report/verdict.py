@@ -16,11 +16,9 @@ from scipy import stats
 
 from labelaug_core.errors import ConfigError
 from labelaug_core.evaluation.ladder import LADDER, StrongEval, worst_of
-from labelaug_core.report.tables import (
-    error_difference,
-    paper_relative_drop,
-    relative_change,
-)
+from labelaug_core.evaluation.paired import compare_methods, is_significant
+from labelaug_core.report.comparisons import difference_words
+from labelaug_core.report.tables import paper_relative_drop
 
 
 def ladder_table(evals: list[StrongEval], class_names) -> pd.DataFrame:
@@ -83,53 +81,57 @@ def member_table(evals: dict[str, list[StrongEval]]) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def claim_verdict(adv_pgd40: float, advplus_pgd40: float, adv_ensemble: float, advplus_ensemble: float,
-                  n: int) -> dict:
-    """Does Adv+'s PGD-40 gain over Adv survive the strong ensemble?
+def claim_verdict(adv: list[StrongEval], advplus: list[StrongEval]) -> dict:
+    """Does Adv+'s PGD-40 gain over Adv survive the strong ensemble? Paired, and over seeds.
 
-    Errors in percent on the same ``n`` examples per model. ``gain_*`` = Adv error - Adv+ error
-    (pp; positive: Adv+ more robust), ``relative_*`` = that gain / Adv error (%; the paper's for
-    PGD-40 is :func:`~labelaug_core.report.tables.paper_relative_drop`), ``se_ensemble`` the
-    binomial standard error (pp) of the ensemble gain treating the two models' errors as
-    independent, ``retained`` = gain_ensemble / gain_pgd40.
+    ``adv[s]``, ``advplus[s]``: the strong evaluations of seed s's Adv and Adv+ models on the same
+    images (:class:`StrongEval`; Adv+ may be a :func:`worst_of` of two logit choices). For the
+    ``pgd-40`` and ``ensemble`` rungs, ``pgd40`` and ``ensemble`` hold
+    :func:`~labelaug_core.evaluation.paired.compare_methods` of the per-example error masks (McNemar
+    per seed, the per-seed differences' t interval, which noise dominates). ``gain_*`` = mean over
+    seeds of Adv error - Adv+ error (pp; positive: Adv+ more robust), ``relative_*`` = that gain /
+    Adv's mean error (%; the paper's for PGD-40 is
+    :func:`~labelaug_core.report.tables.paper_relative_drop`), ``retained`` = gain_ensemble / gain_pgd40.
 
-    ``outcome``: ``"no PGD-40 gain"`` (nothing to test), ``"vanishes"`` (ensemble gain <= 0),
-    ``"within noise"`` (0 < ensemble gain < 2 SE), ``"shrinks"`` (significant, but less than
-    half of the PGD-40 gain is retained) or ``"survives"``.
+    ``outcome``: ``"no PGD-40 gain"`` (mean PGD-40 gain <= 0: nothing to test), ``"vanishes"``
+    (ensemble gain <= 0), ``"within noise"`` (not significant by
+    :func:`~labelaug_core.evaluation.paired.is_significant`: with >= 2 seeds the t interval of the
+    per-seed gains reaches 0; with one seed McNemar's p >= 0.05), ``"shrinks"`` (significant, but
+    less than half of the PGD-40 gain retained) or ``"survives"``.
     """
-    if n < 1:
-        raise ConfigError(f"n must be >= 1; got {n}")
-    gain_pgd, gain_ens = adv_pgd40 - advplus_pgd40, adv_ensemble - advplus_ensemble
-    se = error_difference(adv_ensemble, advplus_ensemble, n)["se"]
+    if not adv or len(adv) != len(advplus):
+        raise ConfigError(f"claim_verdict: one evaluation per seed of each model; got {len(adv)} and {len(advplus)}")
+    pgd40 = compare_methods([e.wrong["pgd-40"] for e in adv], [e.wrong["pgd-40"] for e in advplus])
+    ensemble = compare_methods([e.wrong["ensemble"] for e in adv], [e.wrong["ensemble"] for e in advplus])
+    gain_pgd, gain_ens = pgd40["across_seeds"]["mean"], ensemble["across_seeds"]["mean"]
     retained = gain_ens / gain_pgd if gain_pgd > 0 else float("nan")
     if gain_pgd <= 0:
         outcome = "no PGD-40 gain"
     elif gain_ens <= 0:
         outcome = "vanishes"
-    elif gain_ens < 2 * se:
+    elif not is_significant(ensemble):
         outcome = "within noise"
     elif retained < 0.5:
         outcome = "shrinks"
     else:
         outcome = "survives"
     rel = lambda before, gain: 100.0 * gain / before if before > 0 else float("nan")
-    return {"gain_pgd40": gain_pgd, "gain_ensemble": gain_ens, "relative_pgd40": rel(adv_pgd40, gain_pgd),
-            "relative_ensemble": rel(adv_ensemble, gain_ens), "se_ensemble": se, "retained": retained,
-            "outcome": outcome}
+    return {"gain_pgd40": gain_pgd, "gain_ensemble": gain_ens,
+            "relative_pgd40": rel(pgd40["err_a"]["mean"], gain_pgd),
+            "relative_ensemble": rel(ensemble["err_a"]["mean"], gain_ens), "retained": retained,
+            "pgd40": pgd40, "ensemble": ensemble, "seeds": len(adv), "n": int(len(adv[0].y)), "outcome": outcome}
 
 
 def verdict_sentence(v: dict) -> str:
     """One Markdown paragraph stating :func:`claim_verdict`'s result from its numbers."""
-    def gap(gain: float) -> str:
-        return f"{abs(gain):.2f} pp {'below' if gain >= 0 else 'above'} Adv's"
-
-    head = (f"Under PGD-40, Adv+'s error is {gap(v['gain_pgd40'])} ({v['relative_pgd40']:.1f}% relative drop; "
-            f"the paper: {paper_relative_drop():.1f}%). Under the strong ensemble it is {gap(v['gain_ensemble'])} "
-            f"({v['relative_ensemble']:.1f}% relative drop; standard error of the difference {v['se_ensemble']:.2f} pp).")
+    head = (f"Under PGD-40: {difference_words(v['pgd40'], 'Adv', 'Adv+', 'PGD-40 error')} "
+            f"That is a {v['relative_pgd40']:.1f}% relative drop (the paper: {paper_relative_drop():.1f}%). "
+            f"Under the strong ensemble: {difference_words(v['ensemble'], 'Adv', 'Adv+', 'ensemble error')} "
+            f"({v['relative_ensemble']:.1f}% relative drop).")
     tail = {
         "no PGD-40 gain": "Adv+ is not more robust than Adv even under PGD-40 here, so there is no gain to test.",
         "vanishes": "**The gain does not survive**: against the ensemble Adv+ is not more robust than Adv.",
-        "within noise": "**The gain does not survive clearly**: what is left is within two standard errors of zero.",
+        "within noise": "**The gain does not survive clearly**: what is left against the ensemble is within noise.",
         "shrinks": (f"**The gain survives only in part**: {100 * v['retained']:.0f}% of the PGD-40 gain is left "
                     "against the ensemble, so PGD-40 overstates it."),
         "survives": (f"**The gain survives**: {100 * v['retained']:.0f}% of the PGD-40 gain is left against the "
@@ -139,31 +141,6 @@ def verdict_sentence(v: dict) -> str:
 
 
 # --- The chapters' claims, worded from their numbers (the notebooks display these). -------------
-
-def _outcome_words(outcome: str) -> str:
-    return {"lower": "lower, beyond two standard errors", "higher": "higher, beyond two standard errors",
-            "within noise": "within noise"}[outcome]
-
-
-def profile_gain_paragraph(means: pd.DataFrame, n: int) -> str:
-    """Chapter 3's claim: how much Adv+ changes PGD error relative to Adv on this profile, beside the
-    paper's :func:`~labelaug_core.report.tables.paper_relative_drop`, and whether the difference is
-    more than two standard errors (:func:`error_difference`).
-
-    ``means``: per-method mean errors (%) indexed by method with a ``pgd_err`` column
-    (:func:`~labelaug_core.report.tables.method_means`); ``n``: attacked images per model (all seeds).
-    """
-    before, after = float(means.loc["adv", "pgd_err"]), float(means.loc["advplus", "pgd_err"])
-    d = error_difference(before, after, n)
-    verdict = {"lower": "**Adv+ is more robust here**, by more than two standard errors.",
-               "higher": "**Adv+ is less robust here**, by more than two standard errors.",
-               "within noise": "**The difference is within noise** (less than two standard errors): this profile "
-                               "does not show the paper's gain."}[d["outcome"]]
-    return (f"On this profile, label augmentation changes PGD-40 error relative to Adv by "
-            f"**{relative_change(before, after):.2f} %** (the paper reports {paper_relative_drop():.2f} % on ImageNet): "
-            f"{d['gain']:+.2f} pp, with a standard error of {d['se']:.2f} pp on {n} attacked images per model. "
-            f"{verdict} Chapter 10 repeats the comparison under a much stronger attack.")
-
 
 def runs_used_sentence(runs) -> str:
     """The run ids a chapter used, and the code commit(s) and torch version(s) that trained them

@@ -3,8 +3,9 @@
 A widget whose callback runs in Python (``ipywidgets.interact``) is dead in a built book:
 there is no kernel to run the callback. The widgets here precompute every view in Python
 and switch between them in the browser: the views are images in a ``Stack``, and the
-slider's position is tied to the stack's selected child by ``jslink``, a link that the
-widget JavaScript (in Jupyter and in the book's HTML alike) keeps without a kernel.
+control's position (a slider's, or a dropdown's) is tied to the stack's selected child by
+``jslink``, a link that the widget JavaScript (in Jupyter and in the book's HTML alike) keeps
+without a kernel. Two knobs are a dropdown over a stack of sliders (:func:`selector_of_sliders`).
 Only core ipywidgets models are used, so the book's own copy of the widget JavaScript
 can draw them and nothing is fetched from a CDN.
 """
@@ -38,15 +39,17 @@ def _default_label(value: Hashable) -> str:
 
 
 class FigureSlider(widgets.VBox):
-    """A slider above a stack of images, linked in the browser (see :func:`slider_of_figures`).
+    """A control above a stack of views, linked in the browser (see :func:`slider_of_figures`).
 
     Attributes:
-        slider: the ``SelectionSlider``; ``slider.value`` is the selected key, ``slider.index`` its position.
-        stack: the ``Stack`` of ``Image`` widgets, one per key, in the keys' order.
+        slider: the control, a ``SelectionSlider`` or a ``Dropdown``; ``slider.value`` is the
+            selected key, ``slider.index`` its position.
+        stack: the ``Stack`` of views (``Image`` widgets, or widgets of their own), one per key.
         link: the ``jslink`` from ``slider.index`` to ``stack.selected_index``.
     """
 
-    def __init__(self, slider: widgets.SelectionSlider, stack: widgets.Stack, **kwargs: Any) -> None:
+    def __init__(self, slider: widgets.SelectionSlider | widgets.Dropdown, stack: widgets.Stack,
+                 **kwargs: Any) -> None:
         super().__init__(children=[slider, stack], **kwargs)
         self.slider = slider
         self.stack = stack
@@ -61,6 +64,7 @@ def slider_of_figures(
     start: Hashable | None = None,
     dpi: int = 100,
     width: str = "100%",
+    control: str = "slider",
 ) -> FigureSlider:
     """A slider over precomputed figures that works in a live notebook and in the static HTML.
 
@@ -74,6 +78,8 @@ def slider_of_figures(
         start: the key selected first (default: the first key).
         dpi: resolution of the rendered Figures.
         width: CSS width of each image.
+        control: ``"slider"`` (a ``SelectionSlider``, for ordered knobs such as δ or ε) or
+            ``"dropdown"`` (a ``Dropdown``, for unordered choices such as a class).
 
     Returns:
         A :class:`FigureSlider` (a ``VBox`` of the slider and a ``Stack`` of ``Image`` widgets;
@@ -82,20 +88,67 @@ def slider_of_figures(
     """
     if not figures:
         raise ConfigError("figures: need at least one figure to show")
-    keys = list(figures)
+    images = {
+        k: widgets.Image(value=png_bytes(fig, dpi=dpi), format="png", layout=widgets.Layout(width=width))
+        for k, fig in figures.items()
+    }
+    return _linked(images, description=description, label=label, start=start, control=control)
+
+
+def selector_of_sliders(
+    figures: Mapping[tuple[Hashable, Hashable], Any],
+    *,
+    descriptions: tuple[str, str] = ("corruption", "severity"),
+    label: Callable[[Hashable], str] = _default_label,
+    dpi: int = 100,
+    width: str = "100%",
+) -> FigureSlider:
+    """Two knobs over precomputed figures: a dropdown for the first key, and under it, per choice,
+    a slider over the second key (each a :func:`slider_of_figures`).
+
+    Args:
+        figures: ``(first, second) -> figure`` (as for :func:`slider_of_figures`), e.g.
+            ``{("fog", 1): fig, ("fog", 2): fig, ...}``; the dropdown lists the first keys in order of
+            appearance, each slider the second keys that go with it.
+        descriptions: the dropdown's and the sliders' labels.
+        label: second key -> the text at each slider position.
+
+    Returns:
+        A :class:`FigureSlider` whose control is the ``Dropdown`` and whose stack holds one
+        :class:`FigureSlider` per first key; every switch is a ``jslink``, so all works without a kernel.
+    """
+    if not figures:
+        raise ConfigError("figures: need at least one figure to show")
+    groups: dict[Hashable, dict[Hashable, Any]] = {}
+    for key, fig in figures.items():
+        if not (isinstance(key, tuple) and len(key) == 2):
+            raise ConfigError(f"figures: keys must be (first, second) pairs; got {key!r}")
+        groups.setdefault(key[0], {})[key[1]] = fig
+    sliders = {first: slider_of_figures(group, description=descriptions[1], label=label, dpi=dpi, width=width)
+               for first, group in groups.items()}
+    return _linked(sliders, description=descriptions[0], label=str, start=None, control="dropdown")
+
+
+def _linked(views: dict[Hashable, widgets.Widget], *, description: str, label: Callable[[Hashable], str],
+            start: Hashable | None, control: str) -> FigureSlider:
+    """A ``control`` over ``views`` (key -> widget, in order) in a ``Stack``, its index jslinked to the stack's."""
+    keys = list(views)
     labels = [label(k) for k in keys]
     if len(set(labels)) != len(labels):
         raise ConfigError(f"label: slider labels must be distinct; got {labels}")
-    if start is not None and start not in figures:
+    if start is not None and start not in views:
         raise ConfigError(f"start: must be one of the figures' keys {keys}; got {start!r}")
-    images = [
-        widgets.Image(value=png_bytes(figures[k], dpi=dpi), format="png", layout=widgets.Layout(width=width))
-        for k in keys
-    ]
     index = 0 if start is None else keys.index(start)
-    slider = widgets.SelectionSlider(
-        options=list(zip(labels, keys)), index=index, description=description,
-        continuous_update=True, readout=True, layout=widgets.Layout(width="min(100%, 32rem)"),
-    )
-    stack = widgets.Stack(children=images, selected_index=index)
-    return FigureSlider(slider, stack)
+    options = list(zip(labels, keys))
+    if control == "slider":
+        chooser = widgets.SelectionSlider(
+            options=options, index=index, description=description,
+            continuous_update=True, readout=True, layout=widgets.Layout(width="min(100%, 32rem)"),
+        )
+    elif control == "dropdown":
+        chooser = widgets.Dropdown(options=options, index=index, description=description,
+                                   layout=widgets.Layout(width="min(100%, 24rem)"))
+    else:
+        raise ConfigError(f"control: must be 'slider' or 'dropdown'; got {control!r}")
+    stack = widgets.Stack(children=list(views.values()), selected_index=index)
+    return FigureSlider(chooser, stack)

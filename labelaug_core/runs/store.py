@@ -73,6 +73,17 @@ class Run:
         with np.load(self.run_dir / "predictions.npz") as f:
             return Predictions(f["y"], f["clean"], f["fgsm"], f["pgd"], f["attacked"])
 
+    def error_mask(self, kind: str = "pgd") -> np.ndarray:
+        """(N,) bool: True where the run's own evaluation gets example i wrong. ``kind``: ``"clean"``
+        (all ``test_subset`` images) or ``"fgsm"`` / ``"pgd"`` (the ``eval_subset`` attacked images, in
+        protocol order: two runs with the same settings have the same images, so masks pair up)."""
+        if kind not in ("clean", "fgsm", "pgd"):
+            raise ConfigError(f"kind must be one of clean, fgsm, pgd; got {kind!r}")
+        pred = self.predictions()
+        if kind == "clean":
+            return pred.clean != pred.y
+        return (getattr(pred, kind) != pred.y)[pred.attacked]
+
 
 def git_commit() -> str:
     """The commit of the repository holding this package, '+dirty' if changed; 'unknown' outside git."""
@@ -85,6 +96,17 @@ def git_commit() -> str:
     return commit + ("+dirty" if dirty else "")
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else ``platform.processor()``: timings depend on it."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def environment(device: torch.device, precision: str) -> dict:
     """Versions, device and commit: what ``env.json`` records."""
     import torchvision
@@ -92,7 +114,7 @@ def environment(device: torch.device, precision: str) -> dict:
     env = {
         "git_commit": git_commit(), "labelaug_core": __version__, "python": platform.python_version(),
         "torch": torch.__version__, "torchvision": torchvision.__version__, "numpy": np.__version__,
-        "platform": platform.platform(), "processor": platform.processor(), "cpu_count": os.cpu_count(),
+        "platform": platform.platform(), "processor": platform.processor(), "cpu": cpu_model(), "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(), "device": str(device), "precision": precision,
     }
     if device.type == "cuda":

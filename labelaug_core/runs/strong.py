@@ -1,7 +1,8 @@
 """The run-level studies of the trustworthy-evaluation chapters, cached under the one cache rule.
 
 - :func:`strong_evaluation`: the attack ladder of :mod:`labelaug_core.evaluation.strong` (clean,
-  FGSM, PGD-10, PGD-40, the ensemble) on a run's test images, per example;
+  FGSM, PGD-10, PGD-40, the ensemble of PGD-40 with restarts, APGD-CE and APGD-T: not AutoAttack,
+  no FAB-T or Square) on a run's test images, per example;
 - :func:`masking_checks`: the gradient-masking checks of :mod:`labelaug_core.evaluation.checks`;
 - :func:`temperature_evaluation`: the Temperature-PGD sweep of :mod:`labelaug_core.evaluation.classwise`.
 
@@ -79,7 +80,7 @@ def masking_checks(
     transfer_run: Run | None = None,
     apgd_steps: int = 100,
     step_counts: tuple[int, ...] = (10, 40, 100),
-    square_queries: int = 1000,
+    square_queries: int = 5000,
     seed: int = 0,
     data_dir: str | None = None,
     device: str | None = None,
@@ -89,7 +90,8 @@ def masking_checks(
     ``white_box_wrong``: (>= n,) bool, the examples a white-box evaluation of the same images got
     wrong (e.g. ``strong.wrong["ensemble"]``), so the ensemble is not run again. ``n = 0``: as many
     images as ``white_box_wrong`` has (else as the run's own PGD evaluation attacked). ``transfer_run``:
-    the source model of the transfer (black-box) check. Cached as
+    the source model of the transfer (black-box) check. ``square_queries``: the Square check's budget
+    (p_init 0.8, no schedule rescaling; 5000 is AutoAttack's; the table's message states it). Cached as
     ``<run_dir>/evals/checks-<logits>-n<n>-<key>.csv``; returns :func:`checks_frame`'s table.
     """
     if n == 0:
@@ -115,26 +117,36 @@ def masking_checks(
     return cached_table(Artifact(Path(run.run_dir) / "evals", f"checks-{logits}-n{n}", settings, CHECKS_CODE), compute)
 
 
-def temperature_evaluation(run: Run, *, n: int, temperatures, steps: int | None = None, seed: int = 0,
+def temperature_evaluation(run: Run, *, n: int, temperatures, steps: int | None = None, skip: int = 0, seed: int = 0,
                            data_dir: str | None = None, device: str | None = None) -> pd.DataFrame:
-    """:func:`labelaug_core.classwise.temperature_sweep` of a run's model on the first ``n`` images of
-    its test subset (``n = 0``: the images its own PGD evaluation attacked), at its eps and ``steps``
-    (default: its ``eval_steps``), T = 1 always included.
+    """:func:`labelaug_core.evaluation.classwise.temperature_sweep` of a run's model on ``n`` images of
+    its test subset, in protocol order after the first ``skip`` (``n = 0``: as many as its own PGD
+    evaluation attacked, ``eval_subset``), at its eps and ``steps`` (default: its ``eval_steps``),
+    T = 1 always included. ``skip = 0``: the reported images (the first ``n``, those of the strong
+    evaluation); ``skip`` = the reported count: held-out images, disjoint from them, on which T is chosen
+    (:func:`labelaug_core.evaluation.classwise.choose_temperature`). The protocol order interleaves the
+    classes, so both sets are class-balanced. Columns: those of ``temperature_sweep`` (percent).
 
-    Cached as ``<run_dir>/evals/temperature-n<n>-pgd<steps>-<key>.csv``.
+    Cached as ``<run_dir>/evals/temperature-n<n>-pgd<steps>-<key>.csv`` (``skip = 0``) or
+    ``temperature-n<n>-skip<skip>-pgd<steps>-<key>.csv``.
     """
     steps = run.config.eval_steps if steps is None else steps
     n = n or int(run.metrics["n_attacked"])
+    if skip < 0:
+        raise ConfigError(f"skip must be >= 0 (test images before the swept ones); got {skip}")
     temperatures = sorted({float(t) for t in temperatures} | {1.0})
-    settings = {"run_id": run.run_id, "n": n, "steps": steps, "temperatures": temperatures, "seed": seed}
+    settings = {"run_id": run.run_id, "n": n, "skip": skip, "steps": steps, "temperatures": temperatures, "seed": seed}
 
     def compute() -> pd.DataFrame:
         model = load_model(run.run_dir, device, data_dir=data_dir)
-        x, y = run_test_images(run.config, n, data_dir=data_dir, device=next(model.parameters()).device)
-        return temperature_sweep(model, x, y, eps=run.config.eps, steps=steps, temperatures=temperatures, seed=seed)
+        parameter = "skip + n (chapter 9: temperature_subset + temperature_heldout)" if skip else "n"
+        x, y = run_test_images(run.config, skip + n, data_dir=data_dir, device=next(model.parameters()).device,
+                               parameter=parameter)
+        return temperature_sweep(model, x[skip:], y[skip:], eps=run.config.eps, steps=steps,
+                                 temperatures=temperatures, seed=seed)
 
-    return cached_table(Artifact(Path(run.run_dir) / "evals", f"temperature-n{n}-pgd{steps}", settings,
-                                 TEMPERATURE_CODE), compute)
+    name = f"temperature-n{n}-skip{skip}-pgd{steps}" if skip else f"temperature-n{n}-pgd{steps}"
+    return cached_table(Artifact(Path(run.run_dir) / "evals", name, settings, TEMPERATURE_CODE), compute)
 
 
 def masking_check_tables(runs: dict, strong: dict[str, list[StrongEval]], strong_all: list[StrongEval], *,
