@@ -1,6 +1,8 @@
 import pytest
 import torch
 
+from labelaug_core.errors import ConfigError
+
 from labelaug_core.config import TrainConfig
 from labelaug_core.train import CHECKPOINT, TrainingDiverged, train
 
@@ -88,3 +90,31 @@ def test_training_attack_runs_in_the_configured_batchnorm_mode(tmp_path, data_ro
     assert len(seen["attack"]) == 2 * TINY["steps"] and attack_modes == {attack_bn == "train"}
     assert all(changed == (attack_bn == "train") for _, changed in seen["attack"])  # running stats move only in train
     assert seen["update"] and all(training and changed for training, changed in seen["update"])  # mode restored
+
+
+def test_fine_tune_starts_from_the_std_weights_and_keeps_fresh_operation_rows(tmp_path):
+    """init_from: std copies every tensor of the Std checkpoint; the K class rows of the output layer
+    come from it, the M operation rows (label augmentation) keep their own initialisation."""
+    from labelaug_core.config import TrainConfig
+    from labelaug_core.train import build_for, load_initial_weights
+
+    std_cfg = TrainConfig(method="std", seed=0).resolved("cpu")
+    std = build_for(std_cfg)
+    torch.save({"model": std.state_dict()}, tmp_path / "checkpoint.pt")
+    plus_cfg = TrainConfig(method="advplus", init_from="std", finetune_epochs=1, finetune_lr=0.01).resolved("cpu")
+    assert plus_cfg.init_source().resolved("cpu") == std_cfg and plus_cfg.schedule == (1, 0.01)
+    torch.manual_seed(123)
+    plus = build_for(plus_cfg)
+    fresh = {k: v.clone() for k, v in plus.state_dict().items()}
+    load_initial_weights(plus, tmp_path / "checkpoint.pt")
+    src, got = std.state_dict(), plus.state_dict()
+    k = std.num_classes
+    for name, tensor in src.items():
+        if got[name].shape == tensor.shape:
+            assert torch.equal(got[name], tensor), name
+        else:  # the output layer: K rows copied, M rows untouched
+            assert torch.equal(got[name][:k], tensor) and torch.equal(got[name][k:], fresh[name][k:]), name
+    with pytest.raises(ConfigError, match="finetune_epochs and finetune_lr need init_from"):
+        TrainConfig(finetune_epochs=2)
+    with pytest.raises(ConfigError, match="needs method adv or advplus"):
+        TrainConfig(method="std", init_from="std", finetune_epochs=1)
