@@ -66,8 +66,10 @@ def test_heldout_split_of_a_folder_data_set_is_the_training_images_the_run_leave
     assert x.shape == (6, 3, 12, 12) and 0 <= float(x.min()) and float(x.max()) <= 1
     assert torch.equal(y, labels[idx])
     # the unaugmented pixels of the files, as evaluation reads them
-    x_eval, _ = next(iter(make_loader("imagefolder", "train", 15, train=False, data_dir=str(tmp_path), num_workers=0)))
-    torch.testing.assert_close(x, x_eval[idx])
+    eval_loader = make_loader("imagefolder", "train", 15, train=False, data_dir=str(tmp_path), num_workers=0)
+    x_eval, _ = next(iter(eval_loader))  # in evaluation order (classes interleaved)
+    position = {int(i): k for k, i in enumerate(eval_loader.epoch_indices())}
+    torch.testing.assert_close(x, x_eval[[position[int(i)] for i in idx]])
     torch.testing.assert_close(load_examples("imagefolder", "train", idx, data_dir=str(tmp_path))[0], x)
 
 
