@@ -11,7 +11,7 @@ ifneq ($(wildcard ../shared/datasets/fashion-mnist),)
 export LABELAUG_DATA ?= $(abspath ../shared/datasets)
 endif
 
-.PHONY: book test bench venv data chromium clean
+.PHONY: book test bench verdict venv data chromium clean
 
 venv: $(VENV)/.installed
 
@@ -43,6 +43,10 @@ book: venv data node_modules/.package-lock.json
 
 test: venv data node_modules/.package-lock.json chromium
 	$(BIN)/python -m pytest -q
+
+# The committed results of the reproduction report's verdict over seeds (results/verdict/).
+verdict: venv data
+	$(BIN)/labelaug publish --profile verdict
 
 bench: venv data
 	OMP_NUM_THREADS=1 $(BIN)/labelaug bench

@@ -17,6 +17,7 @@ import dataclasses
 import json
 import os
 import sys
+from pathlib import Path
 
 from labelaug_core.config import TrainConfig
 from labelaug_core.errors import ConfigError
@@ -100,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs-dir", default="runs")
     p.add_argument("--device", default=None)
 
+    p = sub.add_parser("publish", help="make a plan's runs and strong evaluations; copy their small files to results/")
+    _plan_flags(p)
+    p.add_argument("--out", default=None, help="folder of the published files (default: results/<profile>)")
+    p.add_argument("--strong-subset", type=int, default=500, help="test images the strong ensemble attacks per run")
+    p.add_argument("--runs-dir", default="runs")
+    _common_flags(p)
+
     p = sub.add_parser("bench", help="speed benchmarks; JSON into benchmarks/results/")
     p.add_argument("--quick", action="store_true", help="fewer repeats (a smoke check)")
     p.add_argument("--out", default="benchmarks/results")
@@ -177,6 +185,19 @@ def _cmd_status(args) -> int:
     return 0
 
 
+def _cmd_publish(args) -> int:
+    from labelaug_core.runs.published import publish
+
+    plan = _plan_of(args)
+    out = Path(args.out or Path("results") / plan.profile)
+    which = f"--plan {args.plan}" if args.plan else f"--profile {plan.profile}"
+    command = f"labelaug publish {which} --strong-subset {args.strong_subset}" + (f" --out {args.out}" if args.out else "")
+    manifest = publish(plan, out, strong_subset=args.strong_subset, runs_dir=args.runs_dir, data_dir=args.data_dir,
+                       device=args.device, progress=not args.no_progress, command=command)
+    print(f"{manifest}: {len(plan.runs)} runs published")
+    return 0
+
+
 def _cmd_bench(args) -> int:
     from labelaug_core.bench.run import run_benchmarks
 
@@ -185,7 +206,7 @@ def _cmd_bench(args) -> int:
 
 
 COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "report": _cmd_report, "book": _cmd_book,
-            "status": _cmd_status, "bench": _cmd_bench}
+            "status": _cmd_status, "publish": _cmd_publish, "bench": _cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -101,7 +101,10 @@ def test_toc_lists_exactly_the_notebooks():
     assert chapters == sorted(chapters)  # numbered chapters in reading order
 
 
-@pytest.mark.parametrize("profile", book.available_profiles(REPO))
+BOOK_PROFILES = [p for p in book.available_profiles(REPO) if not load_plan(p, REPO).publish_only]
+
+
+@pytest.mark.parametrize("profile", BOOK_PROFILES)
 def test_every_profile_gives_every_chapter_valid_parameters(profile):
     import papermill
 
@@ -129,7 +132,7 @@ def test_notebook_defaults_are_the_smoke_profiles_parameters():
         declared = papermill.inspect_notebook(str(REPO / "notebooks" / f"{name}.ipynb"))
         defaults = {k: ast.literal_eval(p["default"]) for k, p in declared.items()}
         passed = notebook_parameters(plan, name, set(declared), REPO / "runs", None)
-        for key in set(passed) - {"runs_dir", "data_dir", "results_dir"}:
+        for key in set(passed) - {"runs_dir", "data_dir", "results_dir", "published_dir"}:
             assert defaults[key] == passed[key], f"notebooks/{name}.ipynb: {key} = {defaults[key]!r}, smoke passes {passed[key]!r}"
         if "runs_dir" in declared:
             assert defaults["settings"] == plan.settings
@@ -274,7 +277,7 @@ def test_plan_and_profile_flags_are_refused_before_anything_runs(tmp_path, monke
 def test_the_repository_profiles_plan_every_run_their_chapters_read():
     import papermill
 
-    for profile in book.available_profiles(REPO):
+    for profile in BOOK_PROFILES:
         plan = load_plan(profile, REPO)
         declared = {n: set(papermill.inspect_notebook(str(REPO / "notebooks" / f"{n}.ipynb"))) for n in plan.chapters}
         book.check_required_runs(plan, declared)  # raises naming the missing run
@@ -553,7 +556,8 @@ def test_site_served_under_a_sub_path_resolves_every_local_link_script_and_style
     base = f"http://127.0.0.1:{server.server_port}/labelaug/"
     checked, broken = set(), []
     try:
-        pages = sorted((smoke_book.root / "_build" / "html").rglob("*.html"))
+        site = smoke_book.root / "_build" / "html"  # pages, not the theme's Jinja templates under _static/
+        pages = sorted(p for p in site.rglob("*.html") if "_static" not in p.relative_to(site).parts)
         assert len(pages) >= 12
         for page in pages:
             url = urljoin(base, str(page.relative_to(smoke_book.root / "_build" / "html")))
@@ -627,3 +631,20 @@ def test_notebooks_hide_plumbing_have_no_numbered_headings(path):
         if cell["cell_type"] == "markdown":
             numbered = [line for line in source.splitlines() if re.match(r"#{1,6}\s+\d", line)]
             assert numbered == [], f"{path.name}: {numbered}"
+
+
+def test_a_publish_only_plan_builds_no_book_and_may_not_name_chapters(tmp_path, capsys, monkeypatch):
+    from labelaug_core.book.plan import read_plan
+    from labelaug_core.cli import main
+
+    monkeypatch.chdir(REPO)
+    assert load_plan("verdict", REPO).publish_only
+    assert main(["book", "--profile", "verdict"]) == 2
+    assert "publish_only plan builds no book" in capsys.readouterr().err
+    plan = tmp_path / "p.yaml"
+    plan.write_text("publish_only: true\nruns: [{method: std}]\nnotebooks: {03_average_error: {}}\n")
+    with pytest.raises(ConfigError, match="publish_only plan builds no book"):
+        read_plan(plan, REPO)
+    plan.write_text("publish_only: yes please\n")
+    with pytest.raises(ConfigError, match="publish_only must be true or false"):
+        read_plan(plan, REPO)

@@ -29,9 +29,9 @@ TINY_NOTEBOOKS = {
     "01_adversarial_examples": dict(n_images=6, eps_values=[0.0, 0.03], steps_values=[1, 2]),
     "07_corruptions": dict(n_images=0),
     # 14 validation images: 8 reported, the 6 after them held out to choose T
-    "09_classwise_robustness": dict(apgd_steps=5, pgd_restarts=1, n_target_classes=2, temperatures=[0.5, 1.0],
+    "09_classwise_robustness": dict(strong_subset=0, apgd_steps=5, pgd_restarts=1, n_target_classes=2, temperatures=[0.5, 1.0],
                                     temperature_steps=5, temperature_subset=8, temperature_heldout=6),
-    "10_trustworthy_evaluation": dict(apgd_steps=5, pgd_restarts=1, n_target_classes=2, square_queries=20,
+    "10_trustworthy_evaluation": dict(strong_subset=0, checks_subset=0, apgd_steps=5, pgd_restarts=1, n_target_classes=2, square_queries=20,
                                       step_counts=[2, 5]),
     "11_weakest_class_defences": dict(heldout_size=8, heldout_steps=5, biases=[0.0, 1.0], bias_steps=2),
 }

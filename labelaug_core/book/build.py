@@ -269,6 +269,9 @@ def build_book(
         raise ConfigError("give either a profile or a plan file, not both" if profile else "give a profile or a plan file")
     root = Path(root).resolve()
     plan = read_plan(plan_file, root) if plan_file is not None else load_plan(profile, root)
+    if plan.publish_only:
+        raise ConfigError(f"{plan.source}: a publish_only plan builds no book; make its runs with "
+                          f"'labelaug publish {'--plan ' + str(plan_file) if plan_file else '--profile ' + plan.profile}'")
     data_dir = data_dir if data_dir is not None else os.environ.get("LABELAUG_DATA")
     runs_dir = root / "runs"
     sources = {n: root / "notebooks" / f"{n}.ipynb" for n in plan.chapters}
@@ -293,6 +296,8 @@ def build_book(
             steps.step(f"chapter {i}/{len(plan.chapters)} {name}")
             reads_runs = "runs_dir" in declared[name]
             results = sorted(Path(parameters[name]["results_dir"]).glob("*.json")) if "results_dir" in declared[name] else []
+            if "published_dir" in declared[name]:  # the manifest names the published runs and the commit that made them
+                results += sorted(Path(parameters[name]["published_dir"]).glob("manifest.json"))
             stamp = notebook_stamp(sources[name], parameters[name], run_dirs if reads_runs else [], results)
             cells = executable_cells(json.loads(sources[name].read_text())["cells"]) + bool(parameters[name])
             chapter = steps.chapter(name, cells)

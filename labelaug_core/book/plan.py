@@ -15,6 +15,8 @@ file's stem::
       - {method: advplus, delta: [0.0, 0.01, 0.1, 0.3]}
     notebooks:           # extra papermill parameters per chapter (keyed by notebook name)
       05_delta_explorer: {deltas: [0.0, 0.01, 0.03, 0.1, 0.3]}
+    publish_only: false  # true: no book; `labelaug publish` makes the runs and commits their small
+                         # files (results/<profile>/, read by the default book; experiments/verdict.yaml)
 
 The chapters are the ``book/NAME`` entries of ``_toc.yml`` whose source is
 ``notebooks/NAME.ipynb``, in the toc's order. Each is executed with papermill into
@@ -53,7 +55,7 @@ import yaml
 from labelaug_core.config import TrainConfig
 from labelaug_core.errors import ConfigError
 
-PLAN_KEYS = ("name", "description", "settings", "seeds", "runs", "notebooks")
+PLAN_KEYS = ("name", "description", "settings", "seeds", "runs", "notebooks", "publish_only")
 
 # The runs that every chapter reading runs looks up, once per seed at the plan's settings:
 # ``find_runs(runs_dir, seeds, **settings)`` (labelaug_core.runs.store) reads these methods.
@@ -66,13 +68,14 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 # Papermill parameters every notebook may declare besides ``settings``.
-COMMON_PARAMETERS = ("profile", "seeds", "runs_dir", "data_dir", "results_dir")
+COMMON_PARAMETERS = ("profile", "seeds", "runs_dir", "data_dir", "results_dir", "published_dir")
 
 # The papermill parameter that carries the plan's ``settings:`` mapping (TrainConfig fields) as one dict.
 SETTINGS_PARAMETER = "settings"
 
 
 RESULTS_DIR = Path("benchmarks") / "results"  # `labelaug bench` JSON files, read by the performance chapter
+PUBLISHED_DIR = Path("results") / "verdict"  # `labelaug publish --profile verdict`, read by the reproduction report
 
 
 class BookError(RuntimeError):
@@ -91,6 +94,7 @@ class Plan:
     chapters: list[str]                         # notebook names, in toc order
     notebook_parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
     source: str = ""                            # the plan file as named in messages
+    publish_only: bool = False                  # runs for `labelaug publish`, not a book
 
 
 def available_profiles(root: Path = Path(".")) -> list[str]:
@@ -242,8 +246,13 @@ def read_plan(path: Path | str, root: Path = Path("."), *, where: str | None = N
             raise ConfigError(f"{where}: notebooks: {chapter!r} is not a chapter of _toc.yml; chapters: {', '.join(chapters)}")
         if not isinstance(values or {}, dict):
             raise ConfigError(f"{where}: notebooks.{chapter} must be a mapping of parameters to values; got {values!r}")
+    publish_only = raw.get("publish_only", False)
+    if not isinstance(publish_only, bool):
+        raise ConfigError(f"{where}: publish_only must be true or false; got {publish_only!r}")
+    if publish_only and per_notebook:
+        raise ConfigError(f"{where}: notebooks: a publish_only plan builds no book; remove the notebooks entry")
     return Plan(name, description, dict(settings), list(seeds), list(runs.values()), chapters,
-                {k: dict(v or {}) for k, v in per_notebook.items()}, where)
+                {k: dict(v or {}) for k, v in per_notebook.items()}, where, publish_only)
 
 
 def check_required_runs(plan: Plan, declared: dict[str, set[str]]) -> None:
@@ -274,7 +283,7 @@ def notebook_parameters(plan: Plan, name: str, declared: set[str], runs_dir: Pat
     """The papermill parameters of chapter ``name``: what the plan offers that the notebook declares.
 
     The plan's shared settings travel as one dict, ``settings``; ``profile``, ``seeds``, ``runs_dir``,
-    ``data_dir`` and ``results_dir`` (:data:`COMMON_PARAMETERS`) as themselves; then the chapter's
+    ``data_dir``, ``results_dir`` and ``published_dir`` (:data:`COMMON_PARAMETERS`) as themselves; then the chapter's
     own ``notebooks`` entry. Raises ConfigError for an entry the notebook does not declare, an entry
     that would override a shared parameter, a notebook that reads runs without declaring
     ``settings``, and a notebook that still declares a settings field as a parameter of its own
@@ -300,5 +309,6 @@ def notebook_parameters(plan: Plan, name: str, declared: set[str], runs_dir: Pat
                           f"settings[{stray[0]!r}] (one dict `{SETTINGS_PARAMETER}`); read it from there")
     offered = {SETTINGS_PARAMETER: dict(plan.settings), "profile": plan.profile, "seeds": plan.seeds,
                "runs_dir": str(runs_dir), "data_dir": data_dir,
-               "results_dir": str(runs_dir.parent / RESULTS_DIR)} | own
+               "results_dir": str(runs_dir.parent / RESULTS_DIR),
+               "published_dir": str(runs_dir.parent / PUBLISHED_DIR)} | own
     return {k: v for k, v in offered.items() if k in declared}

@@ -1,0 +1,111 @@
+"""The verdict over seeds and over both training protocols, from published results
+(:mod:`labelaug_core.runs.published`): the tables and sentences of the reproduction report's
+"verdict over seeds" section.
+
+Two protocols: Adv and Adv+ trained from scratch, and fine-tuned from the Std run of the same
+seed (``init_from: std``, the paper's protocol). For each, the PGD-40 and strong-ensemble errors
+of Adv and Adv+ are compared seed by seed and paired by image (:func:`~labelaug_core.report.verdict.claim_verdict`);
+Adv+ counts at the worst of its two logit choices (first K, all K + M), as in chapter 10.
+Errors are percent, differences pp (positive: Adv+ errs less).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from labelaug_core.evaluation.ladder import StrongEval, worst_of
+from labelaug_core.evaluation.paired import seed_summary
+from labelaug_core.report.comparisons import collapse_sentence, comparison_row, nan_to_dash
+from labelaug_core.report.tables import METHOD_NAMES
+from labelaug_core.report.verdict import claim_verdict, verdict_sentence
+from labelaug_core.runs.published import Published
+
+PROTOCOLS = {"from scratch": "", "fine-tuned from Std": "std"}
+
+
+def strong_of(pub: Published, run) -> StrongEval:
+    """A run's published ensemble evaluation; Adv+ at the worst of its first-K and all-logit attacks."""
+    found = pub.strong[run.run_id]
+    return worst_of(found["classes"], found["all"]) if "all" in found else found["classes"]
+
+
+def protocol_verdicts(pub: Published) -> dict[str, dict]:
+    """``{protocol: claim_verdict(Adv, Adv+)}`` for each protocol with published Adv and Adv+ runs."""
+    verdicts = {}
+    for protocol, init in PROTOCOLS.items():
+        adv, advplus = pub.select("adv", init), pub.select("advplus", init)
+        if adv and advplus:
+            verdicts[protocol] = claim_verdict([strong_of(pub, r) for r in adv], [strong_of(pub, r) for r in advplus])
+    return verdicts
+
+
+def _runs_by_row(pub: Published) -> dict[tuple[str, str], list]:
+    rows = {}
+    for protocol, init in PROTOCOLS.items():
+        for method in ("std", "adv", "advplus"):
+            runs = pub.select(method, init)
+            if runs:
+                rows[(protocol, METHOD_NAMES.get(method, method))] = runs
+    return rows
+
+
+def per_seed_errors(pub: Published) -> pd.DataFrame:
+    """Every published run's numbers: rows (protocol, method, seed) with clean error (its test
+    subset), PGD-40 error (its own evaluation), ensemble error (the published strong evaluation;
+    NaN where none), the clean per-class SD (ddof = 0) and the worst class's clean error."""
+    rows = []
+    for (protocol, method), runs in _runs_by_row(pub).items():
+        for r in runs:
+            ens = strong_of(pub, r).errors()["ensemble"] if pub.strong.get(r.run_id) else float("nan")
+            rows.append({"protocol": protocol, "method": method, "seed": r.config.seed,
+                         "clean_err": float(r.metrics["clean_err"]), "pgd40_err": float(r.metrics["pgd_err"]),
+                         "ensemble_err": ens, "clean_class_sd": float(r.metrics["clean_class_sd"]),
+                         "worst_class_clean_err": float(r.per_class["clean_err"].max())})
+    return pd.DataFrame(rows)
+
+
+def seed_summary_table(pub: Published) -> pd.DataFrame:
+    """:func:`per_seed_errors` as "mean ± SD" over seeds (SD ddof = 1), one row per (protocol, method)."""
+    per_seed = per_seed_errors(pub)
+    columns = ["clean_err", "pgd40_err", "ensemble_err", "clean_class_sd", "worst_class_clean_err"]
+    rows = []
+    for (protocol, method), group in per_seed.groupby(["protocol", "method"], sort=False):
+        row = {"protocol": protocol, "method": method}
+        for c in columns:
+            s = seed_summary(group[c].dropna().to_numpy()) if group[c].notna().any() else {"mean": np.nan, "sd": np.nan}
+            row[c] = "–" if np.isnan(s["mean"]) else f"{s['mean']:.2f} ± {nan_to_dash(s['sd'])}"
+        rows.append(row | {"seeds": len(group)})
+    return pd.DataFrame(rows).set_index(["protocol", "method"])
+
+
+def verdict_statistics(verdicts: dict[str, dict]) -> pd.DataFrame:
+    """The paired statistics behind each protocol's verdict: one :func:`comparison_row` per protocol
+    and attack (Adv before, Adv+ after), with the protocol's outcome."""
+    rows = []
+    for protocol, v in verdicts.items():
+        for attack in ("pgd40", "ensemble"):
+            label = f"{protocol}: Adv -> Adv+, {'PGD-40' if attack == 'pgd40' else 'ensemble'} error"
+            rows.append(comparison_row(label, v[attack]) | {"outcome": v["outcome"]})
+    return pd.DataFrame(rows).set_index("comparison")
+
+
+def source_sentence(pub: Published) -> str:
+    """Where the section's numbers come from: the published folder, the command, time, CPU and commit."""
+    m = pub.manifest
+    return (f"The numbers of this section are **not** this book's own runs: they are the committed results in "
+            f"`{pub.out_dir.parent.name}/{pub.out_dir.name}/` ({len(pub.runs)} runs, seeds {', '.join(map(str, m['seeds']))}), made by "
+            f"`{m['command']}` in {m['wall_time_s'] / 60:.0f} min on {m['cpu']} at commit `{m['git_commit']}`; "
+            f"the ensemble attacked the first {m['strong_subset']} test images of every run.")
+
+
+def protocols_paragraph(pub: Published, verdicts: dict[str, dict]) -> str:
+    """One paragraph per protocol (:func:`~labelaug_core.report.verdict.verdict_sentence`), then
+    whether the protocols agree, and whether any class of Adv or Adv+ collapsed."""
+    parts = [f"**{protocol.capitalize()}.** {verdict_sentence(v)}" for protocol, v in verdicts.items()]
+    outcomes = {v["outcome"] for v in verdicts.values()}
+    if len(verdicts) > 1:
+        parts.append("Both protocols give the same verdict." if len(outcomes) == 1 else
+                     "The two protocols' verdicts differ: " + "; ".join(f"{p}: {v['outcome']}" for p, v in verdicts.items()) + ".")
+    robust = [r for r in pub.runs if r.config.method in ("adv", "advplus")]
+    parts.append(collapse_sentence(robust))
+    return "\n\n".join(parts)
