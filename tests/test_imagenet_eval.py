@@ -105,7 +105,7 @@ def test_real_error_counts_a_prediction_in_the_real_set_and_skips_empty_sets():
     frame = val_frame(np.repeat(np.arange(3), 4))  # every image predicted as its original label
     metrics, per_class = IE.real_error(frame)
     # 2 empty sets excluded; of the other 10, two sets lack the original label (208/179, 997)
-    assert metrics["n_real"] == 10 and metrics["n_excluded"] == 2
+    assert metrics["n_real"] == 10 and metrics["n_excluded"] == 2 and metrics["n_classes"] == 3
     assert metrics["real_err"] == pytest.approx(20.0)
     assert list(per_class["label"]) == [1, 207, 994] and list(per_class["n"]) == [3, 4, 3]
     assert per_class["real_err"].tolist() == pytest.approx([0.0, 25.0, 100 / 3])

@@ -171,7 +171,9 @@ def real_error(predictions: pd.DataFrame) -> tuple[dict[str, float], pd.DataFram
     """ReaL error (Beyer et al. 2020) of a :func:`predictions_frame`, overall and per class.
 
     Images with an empty ReaL set are left out. Per-class error groups the remaining images by
-    their original label. Returns metrics (percent): ``real_err``, ``real_class_mean``,
+    their original label; the class statistics are over the classes present among them (every
+    class once at least 1,000 images are scored, since evaluation order interleaves the classes),
+    and ``n_classes`` says how many. Returns metrics (percent): ``real_err``, ``real_class_mean``,
     ``real_class_sd`` (ddof=0, as Table 2), ``real_class_worst``, and counts ``n_real`` (images
     scored), ``n_excluded``; and a table with columns label, wnid, n, real_err (one row per class).
     """
@@ -187,7 +189,7 @@ def real_error(predictions: pd.DataFrame) -> tuple[dict[str, float], pd.DataFram
              else dict.fromkeys(("mean", "sd", "worst"), np.nan))
     metrics = {"real_err": float(100.0 * frame["wrong"].mean()) if len(frame) else float("nan"),
                **{f"real_class_{k}": v for k, v in stats.items()},
-               "n_real": int(scored.sum()), "n_excluded": int((~scored).sum())}
+               "n_real": int(scored.sum()), "n_excluded": int((~scored).sum()), "n_classes": int(len(per_class))}
     return metrics, per_class
 
 
