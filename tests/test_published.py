@@ -14,6 +14,7 @@ from labelaug_core.report.seeds import (
     protocol_verdicts,
     protocols_paragraph,
     seed_summary_table,
+    settings_comparison,
     source_sentence,
     verdict_statistics,
 )
@@ -91,6 +92,9 @@ def test_the_verdict_over_seeds_covers_both_protocols_with_paired_statistics(pub
     text = protocols_paragraph(pub, verdicts)
     assert "From scratch" in text and "Fine-tuned from std" in text and "50%" in text
     assert "labelaug publish --plan plan.yaml" in source_sentence(pub)
+    table = settings_comparison(pub, {"dataset": "fashion-mnist", "epochs": 5, "batch_size": 50, "delta": 0.03})
+    assert table.loc["epochs"].tolist() == ["1", "5", "DIFFERS"] and table.loc["batch_size", "differs"] == ""
+    assert table.loc["finetune_epochs", "verdict runs"] == "1" and table.loc["delta", "differs"] == ""
 
 
 def test_missing_published_results_say_how_to_make_them(tmp_path):

@@ -89,6 +89,31 @@ def verdict_statistics(verdicts: dict[str, dict]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("comparison")
 
 
+SETTING_FIELDS = ("dataset", "model", "eps", "steps", "eval_steps", "epochs", "train_subset", "test_subset",
+                  "eval_subset", "batch_size", "lr", "delta", "finetune_epochs", "finetune_lr")
+
+
+def settings_comparison(pub: Published, settings: dict) -> pd.DataFrame:
+    """The published runs' settings beside this book's own (``settings``: the plan's TrainConfig
+    fields): one row per field of :data:`SETTING_FIELDS`, columns ``verdict runs`` (Adv+ from
+    scratch; the fine-tune fields from a fine-tuned Adv+), ``this book's runs`` (Adv+, trained from
+    scratch) and ``differs``. Subset sizes of 0 mean the whole split."""
+    from labelaug_core.config import TrainConfig
+
+    scratch, tuned = pub.select("advplus"), pub.select("advplus", "std")
+    own = TrainConfig.from_dict(dict(settings) | {"method": "advplus"}).resolved()
+    rows = {}
+    for name in SETTING_FIELDS:
+        if name.startswith("finetune"):
+            theirs = getattr(tuned[0].config, name) if tuned else "–"
+            ours = "– (from scratch)"
+        else:
+            theirs, ours = getattr(scratch[0].config, name), getattr(own, name)
+        rows[name] = {"verdict runs": str(theirs), "this book's runs": str(ours),
+                      "differs": "DIFFERS" if str(theirs) != str(ours) else ""}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
 def source_sentence(pub: Published) -> str:
     """Where the section's numbers come from: the published folder, the command, time, CPU and commit."""
     m = pub.manifest
