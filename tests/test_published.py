@@ -106,3 +106,14 @@ def test_publish_refuses_a_bad_strong_subset_and_writes_nothing(tmp_path, capsys
     assert main(["publish", "--profile", "smoke", "--strong-subset", "0", "--out", str(tmp_path / "out")]) == 2
     assert "strong_subset must be >= 1" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_publishing_again_reuses_the_runs_and_drops_runs_the_plan_no_longer_has(published):
+    plan, root = published
+    stale = root / "results" / "fashion-mnist-adv-s9-00000000"
+    stale.mkdir()
+    (stale / "config.json").write_text("{}")
+    publish(plan, root / "results", strong_subset=20, runs_dir=root / "runs", progress=False,
+            command="labelaug publish --plan plan.yaml", apgd_steps=5, pgd_restarts=1, n_target_classes=2)
+    assert not stale.exists()
+    assert len(load_published(root / "results").runs) == 10

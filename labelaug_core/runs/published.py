@@ -11,7 +11,8 @@ copies into ``<out_dir>/<run_id>/``:
 - ``strong-classes.npz`` / ``.json`` and, for Adv+, ``strong-all.npz`` / ``.json``: the ensemble's
   per-example masks (:class:`~labelaug_core.evaluation.ladder.StrongEval`).
 
-``<out_dir>/manifest.json`` is written last: the plan, the command that made the files, its wall
+``<out_dir>/manifest.json`` is written last (then the run folders of an earlier publication that
+the plan no longer lists are removed): the plan, the command that made the files, its wall
 time, the CPU or GPU, the commit, and the run ids in plan order. :func:`load_published` reads the
 files back by name (not by cache key), so a published result stays readable when the code that
 made it changes; the manifest says which commit made it.
@@ -84,6 +85,9 @@ def publish(plan, out_dir: Path | str, *, strong_subset: int, runs_dir: Path | s
                 "strong_subset": strong_subset, "strong_options": strong_options, "command": command, "wall_time_s": round(time.perf_counter() - started, 1),
                 "device": device or "auto", "cpu": cpu_model(), "git_commit": git_commit(), "runs": run_ids}
     write_json_atomic(out_dir / MANIFEST, manifest)
+    for stale in out_dir.iterdir():  # runs of an earlier publication that this plan no longer has
+        if stale.is_dir() and stale.name not in run_ids and (stale / "config.json").is_file():
+            shutil.rmtree(stale)
     return out_dir / MANIFEST
 
 
