@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     _plan_flags(p)
     p.add_argument("--out", default=None, help="folder of the published files (default: results/<profile>)")
     p.add_argument("--strong-subset", type=int, default=500, help="test images the strong ensemble attacks per run")
+    p.add_argument("--apgd-steps", type=int, default=100, help="steps of APGD-CE and of each APGD-T target")
+    p.add_argument("--n-target-classes", type=int, default=9, help="APGD-T target classes (AutoAttack: 9)")
+    p.add_argument("--pgd-restarts", type=int, default=5, help="random starts of the ensemble's PGD-40")
     p.add_argument("--runs-dir", default="runs")
     _common_flags(p)
 
@@ -191,9 +194,11 @@ def _cmd_publish(args) -> int:
     plan = _plan_of(args)
     out = Path(args.out or Path("results") / plan.profile)
     which = f"--plan {args.plan}" if args.plan else f"--profile {plan.profile}"
-    command = f"labelaug publish {which} --strong-subset {args.strong_subset}" + (f" --out {args.out}" if args.out else "")
+    strong = {"apgd_steps": args.apgd_steps, "n_target_classes": args.n_target_classes, "pgd_restarts": args.pgd_restarts}
+    command = (f"labelaug publish {which} --strong-subset {args.strong_subset} "
+               + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in strong.items()) + (f" --out {args.out}" if args.out else ""))
     manifest = publish(plan, out, strong_subset=args.strong_subset, runs_dir=args.runs_dir, data_dir=args.data_dir,
-                       device=args.device, progress=not args.no_progress, command=command)
+                       device=args.device, progress=not args.no_progress, command=command, **strong)
     print(f"{manifest}: {len(plan.runs)} runs published")
     return 0
 

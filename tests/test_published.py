@@ -102,10 +102,14 @@ def test_missing_published_results_say_how_to_make_them(tmp_path):
         load_published(tmp_path)
 
 
-def test_publish_refuses_a_bad_strong_subset_and_writes_nothing(tmp_path, capsys):
-    assert main(["publish", "--profile", "smoke", "--strong-subset", "0", "--out", str(tmp_path / "out")]) == 2
-    assert "strong_subset must be >= 1" in capsys.readouterr().err
-    assert not (tmp_path / "out").exists()
+@pytest.mark.parametrize("flag, message", [("--strong-subset", "strong_subset must be >= 1"),
+                                           ("--n-target-classes", "n_target_classes must be >= 1"),
+                                           ("--apgd-steps", "apgd_steps must be >= 1")])
+def test_publish_refuses_a_bad_ensemble_setting_and_writes_nothing(tmp_path, capsys, flag, message):
+    out = tmp_path / "out"
+    assert main(["publish", "--profile", "smoke", flag, "0", "--out", str(out), "--runs-dir", str(tmp_path / "runs")]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists() and not (tmp_path / "runs").exists()
 
 
 def test_publishing_again_reuses_the_runs_and_drops_runs_the_plan_no_longer_has(published):

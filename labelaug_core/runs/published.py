@@ -63,6 +63,9 @@ def publish(plan, out_dir: Path | str, *, strong_subset: int, runs_dir: Path | s
 
     if strong_subset < 1:
         raise ConfigError(f"strong_subset must be >= 1 (test images attacked by the ensemble); got {strong_subset}")
+    for name in ("apgd_steps", "n_target_classes", "pgd_restarts"):
+        if name in strong_options and strong_options[name] < 1:
+            raise ConfigError(f"{name} must be >= 1; got {strong_options[name]}")
     out_dir = Path(out_dir)
     started = time.perf_counter()
     run_ids = []
