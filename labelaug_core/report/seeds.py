@@ -114,13 +114,24 @@ def settings_comparison(pub: Published, settings: dict) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
+def compute_minutes(pub: Published) -> dict[str, float]:
+    """Minutes the published results took, from the runs' own records (so they hold when a
+    publication was interrupted and resumed): ``training`` (sum of every run's epoch times) and
+    ``ensemble`` (sum of every strong evaluation's time)."""
+    training = sum(float(r.history["epoch_time_s"].sum()) for r in pub.runs)
+    ensemble = sum(e.time_s for found in pub.strong.values() for e in found.values())
+    return {"training": training / 60, "ensemble": ensemble / 60}
+
+
 def source_sentence(pub: Published) -> str:
-    """Where the section's numbers come from: the published folder, the command, time, CPU and commit."""
-    m = pub.manifest
+    """Where the section's numbers come from: the published folder, the command, the time it took,
+    the CPU and the commit."""
+    m, minutes = pub.manifest, compute_minutes(pub)
     return (f"The numbers of this section are **not** this book's own runs: they are the committed results in "
-            f"`{pub.out_dir.parent.name}/{pub.out_dir.name}/` ({len(pub.runs)} runs, seeds {', '.join(map(str, m['seeds']))}), made by "
-            f"`{m['command']}` in {m['wall_time_s'] / 60:.0f} min on {m['cpu']} at commit `{m['git_commit']}`; "
-            f"the ensemble attacked the first {m['strong_subset']} test images of every run.")
+            f"`{pub.out_dir.parent.name}/{pub.out_dir.name}/` ({len(pub.runs)} runs, seeds {', '.join(map(str, m['seeds']))}), "
+            f"made by `{m['command']}` on {m['cpu']} at commit `{m['git_commit']}`: {minutes['training']:.0f} min of "
+            f"training and {minutes['ensemble']:.0f} min of strong evaluation; the ensemble attacked the first "
+            f"{m['strong_subset']} test images of every run.")
 
 
 def protocols_paragraph(pub: Published, verdicts: dict[str, dict]) -> str:
