@@ -89,3 +89,29 @@ def test_chapter_9_chooses_t_on_held_out_images_and_counts_zero_gradients(imagen
     assert "is chosen on the 6 held-out images" in text or "on the 6 held-out images, so T = 1" in text
     assert "all-zero input gradient at any temperature" in text
 
+
+
+def test_the_imagenet_profiles_attacked_images_cover_every_class(tmp_path):
+    """The imagenet-gpu plan attacks the first eval_subset validation images in evaluation order; that
+    order interleaves the classes, so any first K images hold every one of the K classes (before, the
+    folder order was by class, and 10,000 of 50,000 images were classes 0-199 only)."""
+    from labelaug_core.data.loaders import make_loader, split_labels
+
+    folder = write_tiny_imagenet(tmp_path)
+    wnid, numbers = EXTRA_CLASS
+    write_image_folder(folder, {"train": {wnid: 4}}, (40, 40), ext=".JPEG", seed=2, names=lambda s, c, i: f"{c}_{i}")
+    write_image_folder(folder, {"val": {wnid: len(numbers)}}, (40, 40), ext=".JPEG", seed=3,
+                       names=lambda s, c, i: val_name(numbers[i])[:-5])
+    assert load_plan("imagenet-gpu", REPO).settings["eval_subset"] < 50_000  # a prefix, not the whole set
+    labels = split_labels("imagenet", "test", str(tmp_path))  # the "test" split of a folder set is val/
+    assert labels.tolist() == sorted(labels.tolist())  # on disk: by class
+    order = make_loader("imagenet", "test", 4, train=False, data_dir=str(tmp_path), num_workers=0,
+                        image_size=32).epoch_indices()
+    classes = sorted(set(labels.tolist()))
+    assert len(classes) == 4
+    available = labels.bincount()[classes]  # the extra class has 2 validation images, the others 4
+    for n in range(len(classes), len(order) + 1):
+        counts = labels[order[:n]].bincount(minlength=max(classes) + 1)[classes]
+        # every class is there, and a class lags the others by at most one unless it has run out
+        assert counts.min() >= 1 and ((counts == available) | (counts >= counts.max() - 1)).all(), \
+            f"first {n}: {counts.tolist()}"
