@@ -31,7 +31,7 @@ from labelaug_core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 BOOK_FILES = ("_config.yml", "_toc.yml")
-BOOK_DIRS = ("notebooks", "experiments", "book/_static", "benchmarks/results")
+BOOK_DIRS = ("notebooks", "experiments", "book/_static", "benchmarks/results", "results")
 
 
 def copy_book_sources(dst: Path) -> None:
