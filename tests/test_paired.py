@@ -111,3 +111,15 @@ def test_is_significant_uses_seeds_when_there_are_several():
     assert one["per_seed"][0]["p_value"] < 0.05 and is_significant(one)
     weak = compare_methods([_table(100, 3, 1, 396)[0]], [_table(100, 3, 1, 396)[1]])
     assert not is_significant(weak)  # McNemar p = 0.625
+
+
+def test_equal_small_differences_on_every_seed_are_not_significant():
+    """Three seeds with the same difference (3 against 1 discordant images of 400 each, +0.5 pp): the t
+    interval over seeds has zero width, but McNemar's test on the pooled pairs (9 against 3) is far
+    from significant, so the difference is not called "better"."""
+    tied = [_table(100, 3, 1, 396) for _ in range(3)]  # b = 3, c = 1 on each seed: +0.4 pp
+    c = compare_methods([a for a, _ in tied], [b for _, b in tied])
+    assert c["across_seeds"]["sd"] == 0 and c["across_seeds"]["ci_low"] > 0
+    assert c["pooled"]["b"] == 9 and c["pooled"]["c"] == 3
+    assert c["pooled"]["p_value"] == pytest.approx(stats.binomtest(3, 12, 0.5).pvalue)
+    assert not is_significant(c)

@@ -78,7 +78,7 @@ def test_class_collapse_names_classes_above_the_limit():
     assert class_collapse([ok]).empty and "no class has collapsed" in collapse_sentence([ok])
     table = class_collapse([ok, bad])
     assert table[["method", "seed", "class", "clean_err"]].values.tolist() == [["Adv+", 1, "shirt", 95.0]]
-    assert collapse_sentence([ok, bad]).startswith("**Collapsed classes**: shirt exceed 50% clean error in 1 of 2 runs")
+    assert collapse_sentence([ok, bad]).startswith("**Collapsed classes**: shirt exceeds 50% clean error in 1 of 2 runs")
 
 
 # --- the chapters' computations (labelaug_core.report.tables), on runs made by hand ---------------

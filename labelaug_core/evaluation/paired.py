@@ -103,7 +103,9 @@ def compare_methods(errs_a: Sequence[np.ndarray], errs_b: Sequence[np.ndarray], 
     """Method A against method B over seeds: ``errs_a[s]``, ``errs_b[s]`` are the (N_s,) error masks of
     seed s's two models on the same images.
 
-    Returns ``per_seed`` (one :func:`mcnemar` dict per seed), ``across_seeds``
+    Returns ``per_seed`` (one :func:`mcnemar` dict per seed), ``pooled`` (:func:`mcnemar` of all
+    seeds' pairs together: the exact test on the summed discordant counts, a stratified McNemar
+    test of "no difference in any seed"), ``across_seeds``
     (:func:`seed_differences` of the per-seed errors), ``err_a``/``err_b`` (:func:`seed_summary` of
     each method's error), and which noise dominates the difference:
 
@@ -125,7 +127,9 @@ def compare_methods(errs_a: Sequence[np.ndarray], errs_b: Sequence[np.ndarray], 
     else:
         training_sd = math.sqrt(max(seed_sd ** 2 - eval_se ** 2, 0.0))
         dominant = "training seeds" if training_sd > eval_se else "evaluation"
-    return {"per_seed": per_seed, "across_seeds": across,
+    pooled = mcnemar(np.concatenate([np.asarray(a, bool) for a in errs_a]),
+                     np.concatenate([np.asarray(b, bool) for b in errs_b]), confidence=confidence)
+    return {"per_seed": per_seed, "pooled": pooled, "across_seeds": across,
             "err_a": seed_summary([r["err_a"] for r in per_seed]), "err_b": seed_summary([r["err_b"] for r in per_seed]),
             "eval_se_pp": eval_se, "seed_sd_pp": seed_sd, "training_sd_pp": training_sd, "dominant_noise": dominant}
 
@@ -133,12 +137,16 @@ def compare_methods(errs_a: Sequence[np.ndarray], errs_b: Sequence[np.ndarray], 
 def is_significant(comparison: dict, *, level: float = 0.05) -> bool:
     """Is method B's lower error (a positive mean difference of :func:`compare_methods`) beyond noise?
 
-    With >= 2 seeds: the t interval of the per-seed differences lies above zero (the seed-to-seed
-    spread is the noise a training method must beat). With one seed: McNemar's p < ``level`` and a
-    positive difference (evaluation noise only; the training noise is then unmeasured).
+    With >= 2 seeds, both sources of noise must be beaten: the t interval of the per-seed
+    differences lies above zero (the seed-to-seed spread) *and* the pooled McNemar test over all
+    seeds' images gives p < ``level`` (the evaluation's noise). The second guards against a t
+    interval of zero width: differences that happen to be equal on a few seeds (errors move in
+    steps of 100/N pp) have SD 0 whatever the images say. With one seed: McNemar's p < ``level`` and
+    a positive difference (evaluation noise only; the training noise is then unmeasured).
     """
     across = comparison["across_seeds"]
     if across["seeds"] >= 2:
-        return bool(across["ci_low"] > 0)
+        pooled = comparison["pooled"]
+        return bool(across["ci_low"] > 0 and pooled["diff_pp"] > 0 and pooled["p_value"] < level)
     only = comparison["per_seed"][0]
     return bool(only["diff_pp"] > 0 and only["p_value"] < level)

@@ -92,6 +92,7 @@ def comparison_row(label: str, c: dict) -> dict:
             "ci_low_pp": across["ci_low"], "ci_high_pp": across["ci_high"], "seeds": across["seeds"],
             "per_seed_gain_pp": ", ".join(f"{d:+.2f}" for d in across["diffs"]),
             "per_seed_mcnemar_p": ", ".join(f"{r['p_value']:.3g}" for r in c["per_seed"]),
+            "pooled_mcnemar_p": c["pooled"]["p_value"],
             "eval_se_pp": c["eval_se_pp"], "seed_sd_pp": c["seed_sd_pp"], "dominant_noise": c["dominant_noise"]}
 
 
@@ -106,7 +107,8 @@ def difference_words(c: dict, before: str, after: str, what: str) -> str:
             f"({c['err_b']['mean']:.2f}% against {c['err_a']['mean']:.2f}%")
     if seeds >= 2:
         head += (f", mean of {seeds} seeds; per-seed differences {', '.join(f'{d:+.2f}' for d in across['diffs'])} pp, "
-                 f"95% CI of the mean [{across['ci_low']:+.2f}, {across['ci_high']:+.2f}] pp; McNemar p per seed {ps})")
+                 f"95% CI of the mean [{across['ci_low']:+.2f}, {across['ci_high']:+.2f}] pp; McNemar p per seed {ps}, "
+                 f"pooled over seeds {c['pooled']['p_value']:.3g})")
         noise = (f" The seed-to-seed SD of the difference ({c['seed_sd_pp']:.2f} pp) against the paired evaluation SE "
                  f"of one seed ({c['eval_se_pp']:.2f} pp): the noise of **{c['dominant_noise']}** dominates.")
     else:
@@ -117,7 +119,8 @@ def difference_words(c: dict, before: str, after: str, what: str) -> str:
         noise = " With one seed the training noise is not measured: a second seed may differ by more than this."
     if is_significant(c):
         verdict = f"**{after} is better here**, beyond the noise."
-    elif gain < 0 and (across["ci_high"] < 0 if seeds >= 2 else c["per_seed"][0]["p_value"] < 0.05):
+    elif gain < 0 and (across["ci_high"] < 0 and c["pooled"]["p_value"] < 0.05 if seeds >= 2
+                       else c["per_seed"][0]["p_value"] < 0.05):
         verdict = f"**{after} is worse here**, beyond the noise."
     else:
         verdict = "**The difference is within noise.**"
@@ -152,8 +155,9 @@ def collapse_sentence(runs: list[Run], limit_pct: float = 50.0) -> str:
     if table.empty:
         return (f"No class of these {len(runs)} runs has a clean error above {limit_pct:g}% (the worst: "
                 f"{worst:.1f}%), so no class has collapsed.")
-    names = ", ".join(sorted(set(table["class"])))
-    return (f"**Collapsed classes**: {names} exceed {limit_pct:g}% clean error in {table['run_id'].nunique()} of "
+    classes = sorted(set(table["class"]))
+    names = ", ".join(classes) + (" exceeds" if len(classes) == 1 else " exceed")
+    return (f"**Collapsed classes**: {names} {limit_pct:g}% clean error in {table['run_id'].nunique()} of "
             f"{len(runs)} runs (worst {worst:.1f}%); class-wise numbers are dominated by them.")
 
 
