@@ -16,6 +16,7 @@ from labelaug_core.evaluation.paired import (
     paired_bootstrap,
     seed_differences,
     seed_summary,
+    significant_direction,
 )
 
 
@@ -123,3 +124,14 @@ def test_equal_small_differences_on_every_seed_are_not_significant():
     assert c["pooled"]["b"] == 9 and c["pooled"]["c"] == 3
     assert c["pooled"]["p_value"] == pytest.approx(stats.binomtest(3, 12, 0.5).pvalue)
     assert not is_significant(c)
+
+
+def test_significant_direction_is_symmetric_in_the_two_methods():
+    clear = [_table(100, 30 + k, 2, 368 - k) for k in range(3)]  # B errs ~6 pp less on every seed
+    forward = compare_methods([a for a, _ in clear], [b for _, b in clear])
+    backward = compare_methods([b for _, b in clear], [a for a, _ in clear])
+    assert significant_direction(forward) == 1 and significant_direction(backward) == -1
+    one_forward, one_backward = compare_methods([clear[0][0]], [clear[0][1]]), compare_methods([clear[0][1]], [clear[0][0]])
+    assert significant_direction(one_forward) == 1 and significant_direction(one_backward) == -1
+    tied = [_table(100, 3, 1, 396) for _ in range(3)]
+    assert significant_direction(compare_methods([b for _, b in tied], [a for a, _ in tied])) == 0

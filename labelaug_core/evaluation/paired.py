@@ -134,19 +134,32 @@ def compare_methods(errs_a: Sequence[np.ndarray], errs_b: Sequence[np.ndarray], 
             "eval_se_pp": eval_se, "seed_sd_pp": seed_sd, "training_sd_pp": training_sd, "dominant_noise": dominant}
 
 
-def is_significant(comparison: dict, *, level: float = 0.05) -> bool:
-    """Is method B's lower error (a positive mean difference of :func:`compare_methods`) beyond noise?
+def significant_direction(comparison: dict, *, level: float = 0.05) -> int:
+    """Which way a :func:`compare_methods` difference goes beyond noise: 1 (method B errs less),
+    -1 (B errs more) or 0 (within noise).
 
     With >= 2 seeds, both sources of noise must be beaten: the t interval of the per-seed
-    differences lies above zero (the seed-to-seed spread) *and* the pooled McNemar test over all
-    seeds' images gives p < ``level`` (the evaluation's noise). The second guards against a t
-    interval of zero width: differences that happen to be equal on a few seeds (errors move in
-    steps of 100/N pp) have SD 0 whatever the images say. With one seed: McNemar's p < ``level`` and
-    a positive difference (evaluation noise only; the training noise is then unmeasured).
+    differences lies on one side of zero (the seed-to-seed spread) *and* the pooled McNemar test
+    over all seeds' images gives p < ``level`` with a difference of the same sign (the
+    evaluation's noise). The second guards against a t interval of zero width: differences that
+    happen to be equal on a few seeds (errors move in steps of 100/N pp) have SD 0 whatever the
+    images say. With one seed: McNemar's p < ``level`` (evaluation noise only; the training noise
+    is then unmeasured).
     """
     across = comparison["across_seeds"]
     if across["seeds"] >= 2:
         pooled = comparison["pooled"]
-        return bool(across["ci_low"] > 0 and pooled["diff_pp"] > 0 and pooled["p_value"] < level)
+        if pooled["p_value"] >= level:
+            return 0
+        if across["ci_low"] > 0 and pooled["diff_pp"] > 0:
+            return 1
+        return -1 if across["ci_high"] < 0 and pooled["diff_pp"] < 0 else 0
     only = comparison["per_seed"][0]
-    return bool(only["diff_pp"] > 0 and only["p_value"] < level)
+    if only["p_value"] >= level or only["diff_pp"] == 0:
+        return 0
+    return 1 if only["diff_pp"] > 0 else -1
+
+
+def is_significant(comparison: dict, *, level: float = 0.05) -> bool:
+    """Is method B's lower error beyond noise? :func:`significant_direction` is 1."""
+    return significant_direction(comparison, level=level) == 1

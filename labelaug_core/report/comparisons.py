@@ -12,7 +12,7 @@ import math
 import pandas as pd
 
 from labelaug_core.errors import ConfigError
-from labelaug_core.evaluation.paired import compare_methods, is_significant, seed_summary
+from labelaug_core.evaluation.paired import compare_methods, seed_summary, significant_direction
 from labelaug_core.report.tables import (
     HEADLINE_COMPARISONS,
     METHOD_NAMES,
@@ -99,7 +99,7 @@ def comparison_row(label: str, c: dict) -> dict:
 def difference_words(c: dict, before: str, after: str, what: str) -> str:
     """One sentence: how ``after`` differs from ``before`` in ``what`` (e.g. "PGD-40 error") over the
     seeds of :func:`compare_methods` ``c``, with the paired statistics and the verdict of
-    :func:`~labelaug_core.evaluation.paired.is_significant`."""
+    :func:`~labelaug_core.evaluation.paired.significant_direction`."""
     across, seeds = c["across_seeds"], c["across_seeds"]["seeds"]
     gain = across["mean"]
     ps = ", ".join(f"{r['p_value']:.3g}" for r in c["per_seed"])
@@ -117,13 +117,8 @@ def difference_words(c: dict, before: str, after: str, what: str) -> str:
                  f"{only['ci_high_pp']:+.2f}] pp, McNemar exact p = {only['p_value']:.3g} on {only['n']} images, "
                  f"{only['b'] + only['c']} of them discordant)")
         noise = " With one seed the training noise is not measured: a second seed may differ by more than this."
-    if is_significant(c):
-        verdict = f"**{after} is better here**, beyond the noise."
-    elif gain < 0 and (across["ci_high"] < 0 and c["pooled"]["p_value"] < 0.05 if seeds >= 2
-                       else c["per_seed"][0]["p_value"] < 0.05):
-        verdict = f"**{after} is worse here**, beyond the noise."
-    else:
-        verdict = "**The difference is within noise.**"
+    verdict = {1: f"**{after} is better here**, beyond the noise.", -1: f"**{after} is worse here**, beyond the noise.",
+               0: "**The difference is within noise.**"}[significant_direction(c)]
     return f"{head}. {verdict}{noise}"
 
 
