@@ -10,12 +10,11 @@ Errors are percent, differences pp (positive: Adv+ errs less).
 """
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from labelaug_core.evaluation.ladder import StrongEval, worst_of
 from labelaug_core.evaluation.paired import seed_summary
-from labelaug_core.report.comparisons import collapse_sentence, comparison_row, nan_to_dash
+from labelaug_core.report.comparisons import collapse_sentence, comparison_row, mean_sd_frame
 from labelaug_core.report.tables import METHOD_NAMES
 from labelaug_core.report.verdict import claim_verdict, verdict_sentence
 from labelaug_core.runs.published import Published
@@ -51,31 +50,30 @@ def _runs_by_row(pub: Published) -> dict[tuple[str, str], list]:
 
 def per_seed_errors(pub: Published) -> pd.DataFrame:
     """Every published run's numbers: rows (protocol, method, seed) with clean error (its test
-    subset), PGD-40 error (its own evaluation), ensemble error (the published strong evaluation;
-    NaN where none), the clean per-class SD (ddof = 0) and the worst class's clean error."""
+    subset), PGD-40 error (its own evaluation), ensemble error (the published strong evaluation),
+    the clean per-class SD (ddof = 0) and the worst class's clean error."""
     rows = []
     for (protocol, method), runs in _runs_by_row(pub).items():
         for r in runs:
-            ens = strong_of(pub, r).errors()["ensemble"] if pub.strong.get(r.run_id) else float("nan")
             rows.append({"protocol": protocol, "method": method, "seed": r.config.seed,
                          "clean_err": float(r.metrics["clean_err"]), "pgd40_err": float(r.metrics["pgd_err"]),
-                         "ensemble_err": ens, "clean_class_sd": float(r.metrics["clean_class_sd"]),
+                         "ensemble_err": strong_of(pub, r).errors()["ensemble"],
+                         "clean_class_sd": float(r.metrics["clean_class_sd"]),
                          "worst_class_clean_err": float(r.per_class["clean_err"].max())})
     return pd.DataFrame(rows)
 
 
 def seed_summary_table(pub: Published) -> pd.DataFrame:
     """:func:`per_seed_errors` as "mean ± SD" over seeds (SD ddof = 1), one row per (protocol, method)."""
-    per_seed = per_seed_errors(pub)
-    columns = ["clean_err", "pgd40_err", "ensemble_err", "clean_class_sd", "worst_class_clean_err"]
-    rows = []
-    for (protocol, method), group in per_seed.groupby(["protocol", "method"], sort=False):
-        row = {"protocol": protocol, "method": method}
-        for c in columns:
-            s = seed_summary(group[c].dropna().to_numpy()) if group[c].notna().any() else {"mean": np.nan, "sd": np.nan}
-            row[c] = "–" if np.isnan(s["mean"]) else f"{s['mean']:.2f} ± {nan_to_dash(s['sd'])}"
-        rows.append(row | {"seeds": len(group)})
-    return pd.DataFrame(rows).set_index(["protocol", "method"])
+    columns = ("clean_err", "pgd40_err", "ensemble_err", "clean_class_sd", "worst_class_clean_err")
+    rows = {}
+    for key, group in per_seed_errors(pub).groupby(["protocol", "method"], sort=False):
+        summaries = {c: seed_summary(group[c].to_numpy()) for c in columns}
+        rows[key] = ({c: s["mean"] for c, s in summaries.items()} | {f"{c}_sd": s["sd"] for c, s in summaries.items()}
+                     | {"seeds": len(group)})
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index = pd.MultiIndex.from_tuples(table.index, names=["protocol", "method"])
+    return mean_sd_frame(table, columns)
 
 
 def verdict_statistics(verdicts: dict[str, dict]) -> pd.DataFrame:

@@ -31,7 +31,6 @@ from labelaug_core.evaluation.ladder import StrongEval
 from labelaug_core.runs.store import RUN_FILES, Run, cpu_model, git_commit, load_run
 
 MANIFEST = "manifest.json"
-ATTACKED = ("std", "adv", "advplus")  # the methods whose strong evaluation is published
 
 
 @dataclass
@@ -77,16 +76,16 @@ def publish(plan, out_dir: Path | str, *, strong_subset: int, runs_dir: Path | s
         target.mkdir(parents=True, exist_ok=True)
         for name in RUN_FILES[:-1]:  # metrics.json last: its presence marks a complete copy
             shutil.copyfile(run.run_dir / name, target / name)
-        if run.config.method in ATTACKED:
-            for logits in ("classes", "all") if run.config.method == "advplus" else ("classes",):
-                strong = strong_evaluation(run, n=strong_subset, logits=logits, data_dir=data_dir, device=device,
-                                           **strong_options)
-                strong.save(target / f"strong-{logits}.npz")
+        for logits in ("classes", "all") if run.config.method == "advplus" else ("classes",):
+            strong = strong_evaluation(run, n=strong_subset, logits=logits, data_dir=data_dir, device=device,
+                                       **strong_options)
+            strong.save(target / f"strong-{logits}.npz")
         shutil.copyfile(run.run_dir / "metrics.json", target / "metrics.json")
         run_ids.append(run.run_id)
     manifest = {"profile": plan.profile, "description": plan.description, "seeds": plan.seeds,
-                "strong_subset": strong_subset, "strong_options": strong_options, "command": command, "wall_time_s": round(time.perf_counter() - started, 1),
-                "device": device or "auto", "cpu": cpu_model(), "git_commit": git_commit(), "runs": run_ids}
+                "strong_subset": strong_subset, "strong_options": strong_options, "command": command,
+                "wall_time_s": round(time.perf_counter() - started, 1), "device": device or "auto",
+                "cpu": cpu_model(), "git_commit": git_commit(), "runs": run_ids}
     write_json_atomic(out_dir / MANIFEST, manifest)
     for stale in out_dir.iterdir():  # runs of an earlier publication that this plan no longer has
         if stale.is_dir() and stale.name not in run_ids and (stale / "config.json").is_file():
@@ -106,7 +105,7 @@ def load_published(out_dir: Path | str) -> Published:
         run = load_run(out_dir / run_id)
         runs.append(run)
         found = {p.stem.removeprefix("strong-"): StrongEval.load(p) for p in sorted((out_dir / run_id).glob("strong-*.npz"))}
-        if run.config.method in ATTACKED and "classes" not in found:
+        if "classes" not in found:
             raise ConfigError(f"published results: {out_dir / run_id} lacks strong-classes.npz (rerun labelaug publish)")
         strong[run_id] = found
     return Published(out_dir, manifest, runs, strong)
