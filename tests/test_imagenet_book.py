@@ -37,15 +37,21 @@ TINY_NOTEBOOKS = {
 }
 
 
-@pytest.fixture(scope="module")
-def imagenet_book(tmp_path_factory, one_thread) -> Path:
-    data_dir = tmp_path_factory.mktemp("imagenet-data")
-    folder = write_tiny_imagenet(data_dir)
-    # a fourth class (tench), so that APGD-T has the three other classes to target
+def write_four_class_imagenet(root: Path) -> Path:
+    """The tiny ImageNet of tests/test_imagenet_eval.py plus a fourth class (tench, 2 validation
+    images), so that APGD-T has three other classes to target."""
+    folder = write_tiny_imagenet(root)
     wnid, numbers = EXTRA_CLASS
     write_image_folder(folder, {"train": {wnid: 4}}, (40, 40), ext=".JPEG", seed=2, names=lambda s, c, i: f"{c}_{i}")
     write_image_folder(folder, {"val": {wnid: len(numbers)}}, (40, 40), ext=".JPEG", seed=3,
                        names=lambda s, c, i: val_name(numbers[i])[:-5])
+    return folder
+
+
+@pytest.fixture(scope="module")
+def imagenet_book(tmp_path_factory, one_thread) -> Path:
+    data_dir = tmp_path_factory.mktemp("imagenet-data")
+    write_four_class_imagenet(data_dir)
     root = tmp_path_factory.mktemp("imagenet_book")
     copy_book_sources(root)
     plan = yaml.safe_load((REPO / "experiments" / "imagenet-gpu.yaml").read_text())
@@ -97,11 +103,7 @@ def test_the_imagenet_profiles_attacked_images_cover_every_class(tmp_path):
     folder order was by class, and 10,000 of 50,000 images were classes 0-199 only)."""
     from labelaug_core.data.loaders import make_loader, split_labels
 
-    folder = write_tiny_imagenet(tmp_path)
-    wnid, numbers = EXTRA_CLASS
-    write_image_folder(folder, {"train": {wnid: 4}}, (40, 40), ext=".JPEG", seed=2, names=lambda s, c, i: f"{c}_{i}")
-    write_image_folder(folder, {"val": {wnid: len(numbers)}}, (40, 40), ext=".JPEG", seed=3,
-                       names=lambda s, c, i: val_name(numbers[i])[:-5])
+    write_four_class_imagenet(tmp_path)
     assert load_plan("imagenet-gpu", REPO).settings["eval_subset"] < 50_000  # a prefix, not the whole set
     labels = split_labels("imagenet", "test", str(tmp_path))  # the "test" split of a folder set is val/
     assert labels.tolist() == sorted(labels.tolist())  # on disk: by class
