@@ -93,7 +93,8 @@ def test_the_verdict_over_seeds_covers_both_protocols_with_paired_statistics(pub
     assert "From scratch" in text and "Fine-tuned from std" in text and "50%" in text
     assert "labelaug publish --plan plan.yaml" in source_sentence(pub)
     table = settings_comparison(pub, {"dataset": "fashion-mnist", "epochs": 5, "batch_size": 50, "delta": 0.03})
-    assert table.loc["epochs"].tolist() == ["1", "5", "DIFFERS"] and table.loc["batch_size", "differs"] == ""
+    assert table.loc["epochs"].tolist() == ["–", "1", "5", "DIFFERS"] and table.loc["batch_size", "differs"] == ""
+    assert table.loc["steps", "paper"] == "10" and table.loc["steps", "verdict runs"] == "2"
     assert table.loc["finetune_epochs", "verdict runs"] == "1" and table.loc["delta", "differs"] == ""
 
 

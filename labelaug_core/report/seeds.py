@@ -89,13 +89,19 @@ def verdict_statistics(verdicts: dict[str, dict]) -> pd.DataFrame:
 
 SETTING_FIELDS = ("dataset", "model", "eps", "steps", "eval_steps", "epochs", "train_subset", "test_subset",
                   "eval_subset", "batch_size", "lr", "delta", "finetune_epochs", "finetune_lr")
+# The paper's values of SETTING_FIELDS (Amerehi & Healy, Section 4; "–" where it does not apply or
+# is not stated): it fine-tunes pretrained ImageNet weights, so it has no from-scratch epochs or lr.
+PAPER_FIELDS = {"dataset": "imagenet", "model": "resnet50 (pretrained)", "eps": "0.03", "steps": "10",
+                "eval_steps": "40", "epochs": "–", "train_subset": "0", "test_subset": "–", "eval_subset": "–",
+                "batch_size": "64", "lr": "–", "delta": "0.03", "finetune_epochs": "10", "finetune_lr": "0.01"}
 
 
 def settings_comparison(pub: Published, settings: dict) -> pd.DataFrame:
     """The published runs' settings beside this book's own (``settings``: the plan's TrainConfig
-    fields): one row per field of :data:`SETTING_FIELDS`, columns ``verdict runs`` (Adv+ from
-    scratch; the fine-tune fields from a fine-tuned Adv+), ``this book's runs`` (Adv+, trained from
-    scratch) and ``differs``. Subset sizes of 0 mean the whole split."""
+    fields): one row per field of :data:`SETTING_FIELDS`, columns ``paper`` (:data:`PAPER_FIELDS`),
+    ``verdict runs`` (Adv+ from scratch; the fine-tune fields from a fine-tuned Adv+), ``this book's
+    runs`` (Adv+, trained from scratch) and ``differs`` (verdict runs against this book's). Subset
+    sizes of 0 mean the whole split."""
     from labelaug_core.config import TrainConfig
 
     scratch, tuned = pub.select("advplus"), pub.select("advplus", "std")
@@ -107,7 +113,7 @@ def settings_comparison(pub: Published, settings: dict) -> pd.DataFrame:
             ours = "– (from scratch)"
         else:
             theirs, ours = getattr(scratch[0].config, name), getattr(own, name)
-        rows[name] = {"verdict runs": str(theirs), "this book's runs": str(ours),
+        rows[name] = {"paper": PAPER_FIELDS[name], "verdict runs": str(theirs), "this book's runs": str(ours),
                       "differs": "DIFFERS" if str(theirs) != str(ours) else ""}
     return pd.DataFrame.from_dict(rows, orient="index")
 
