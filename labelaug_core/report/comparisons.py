@@ -93,7 +93,8 @@ def comparison_row(label: str, c: dict) -> dict:
             "per_seed_gain_pp": ", ".join(f"{d:+.2f}" for d in across["diffs"]),
             "per_seed_mcnemar_p": ", ".join(f"{r['p_value']:.3g}" for r in c["per_seed"]),
             "pooled_mcnemar_p": c["pooled"]["p_value"],
-            "eval_se_pp": c["eval_se_pp"], "seed_sd_pp": c["seed_sd_pp"], "dominant_noise": c["dominant_noise"]}
+            "eval_se_pp": c["eval_se_pp"], "seed_sd_pp": c["seed_sd_pp"], "training_sd_pp": c["training_sd_pp"],
+            "dominant_noise": c["dominant_noise"]}
 
 
 def difference_words(c: dict, before: str, after: str, what: str) -> str:
@@ -109,8 +110,9 @@ def difference_words(c: dict, before: str, after: str, what: str) -> str:
         head += (f", mean of {seeds} seeds; per-seed differences {', '.join(f'{d:+.2f}' for d in across['diffs'])} pp, "
                  f"95% CI of the mean [{across['ci_low']:+.2f}, {across['ci_high']:+.2f}] pp; McNemar p per seed {ps}, "
                  f"pooled over seeds {c['pooled']['p_value']:.3g})")
-        noise = (f" The seed-to-seed SD of the difference ({c['seed_sd_pp']:.2f} pp) against the paired evaluation SE "
-                 f"of one seed ({c['eval_se_pp']:.2f} pp): the noise of **{c['dominant_noise']}** dominates.")
+        noise = (f" The seed-to-seed SD of the difference ({c['seed_sd_pp']:.2f} pp) holds the evaluation's noise (the "
+                 f"paired SE of one seed, {c['eval_se_pp']:.2f} pp) and the training's (what is left, "
+                 f"√(SD² − SE²) = {c['training_sd_pp']:.2f} pp): the noise of **{c['dominant_noise']}** dominates.")
     else:
         only = c["per_seed"][0]
         head += (f", one seed; paired SE {only['se_pp']:.2f} pp, 95% CI [{only['ci_low_pp']:+.2f}, "
