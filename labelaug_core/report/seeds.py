@@ -15,7 +15,7 @@ import pandas as pd
 from labelaug_core.evaluation.ladder import StrongEval, worst_of
 from labelaug_core.evaluation.paired import seed_summary
 from labelaug_core.report.comparisons import collapse_sentence, comparison_row, mean_sd_frame
-from labelaug_core.report.tables import METHOD_NAMES
+from labelaug_core.report.tables import METHOD_NAMES, PAPER_FIELDS
 from labelaug_core.report.verdict import claim_verdict, verdict_sentence
 from labelaug_core.runs.published import Published
 
@@ -89,11 +89,6 @@ def verdict_statistics(verdicts: dict[str, dict]) -> pd.DataFrame:
 
 SETTING_FIELDS = ("dataset", "model", "eps", "steps", "eval_steps", "epochs", "train_subset", "test_subset",
                   "eval_subset", "batch_size", "lr", "delta", "finetune_epochs", "finetune_lr")
-# The paper's values of SETTING_FIELDS (Amerehi & Healy, Section 4; "–" where it does not apply or
-# is not stated): it fine-tunes pretrained ImageNet weights, so it has no from-scratch epochs or lr.
-PAPER_FIELDS = {"dataset": "imagenet", "model": "resnet50 (pretrained)", "eps": "0.03", "steps": "10",
-                "eval_steps": "40", "epochs": "–", "train_subset": "0", "test_subset": "–", "eval_subset": "–",
-                "batch_size": "64", "lr": "–", "delta": "0.03", "finetune_epochs": "10", "finetune_lr": "0.01"}
 
 
 def settings_comparison(pub: Published, settings: dict) -> pd.DataFrame:
