@@ -104,7 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("publish", help="make a plan's runs and strong evaluations; copy their small files to results/")
     _plan_flags(p)
     p.add_argument("--out", default=None, help="folder of the published files (default: results/<profile>)")
-    p.add_argument("--strong-subset", type=int, default=500, help="test images the strong ensemble attacks per run")
+    p.add_argument("--strong-subset", type=int, default=500, help="test images the strong ensemble attacks per run (0: none)")
+    p.add_argument("--paper-style-subset", type=int, default=0,
+                   help="test images of paper-style PGD-40 per run (0: none)")
     p.add_argument("--apgd-steps", type=int, default=100, help="steps of APGD-CE and of each APGD-T target")
     p.add_argument("--n-target-classes", type=int, default=9, help="APGD-T target classes (AutoAttack: 9)")
     p.add_argument("--pgd-restarts", type=int, default=5, help="random starts of the ensemble's PGD-40")
@@ -130,7 +132,9 @@ def _cmd_train(args) -> int:
                              progress=not args.no_progress, rank=me.rank, world_size=me.world_size)
     if not me.is_main:
         return 0
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    from labelaug_core.runs.store import load_run
+
+    metrics = load_run(run_dir, config).metrics
     print(f"{run_dir}: clean {metrics['clean_err']:.2f}%  PGD-{metrics['eval_steps']} {metrics['pgd_err']:.2f}% error")
     return 0
 
@@ -196,10 +200,12 @@ def _cmd_publish(args) -> int:
     which = f"--plan {args.plan}" if args.plan else f"--profile {plan.profile}"
     strong = {"apgd_steps": args.apgd_steps, "n_target_classes": args.n_target_classes, "pgd_restarts": args.pgd_restarts}
     command = (f"labelaug publish {which} --strong-subset {args.strong_subset} "
+               f"--paper-style-subset {args.paper_style_subset} "
                + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in strong.items()) + (f" --out {args.out}" if args.out else ""))
-    manifest = publish(plan, out, strong_subset=args.strong_subset, runs_dir=args.runs_dir, data_dir=args.data_dir,
+    manifest = publish(plan, out, strong_subset=args.strong_subset, paper_style_subset=args.paper_style_subset,
+                       runs_dir=args.runs_dir, data_dir=args.data_dir,
                        device=args.device, progress=not args.no_progress, command=command, **strong)
-    print(f"{manifest}: {len(plan.runs)} runs published")
+    print(f"{manifest}: {len(json.loads(manifest.read_text())['runs'])} runs published")
     return 0
 
 

@@ -20,8 +20,12 @@ INIT_FROM = ("", "std")       # "" = from scratch; "std" = fine-tune the Std run
 ATTACK_BN = ("train", "eval")  # BatchNorm mode while the training attack runs (PGD-AT: train)
 MODELS = ("auto", "small-cnn", "preact-resnet18", "resnet50")
 PRECISIONS = ("fp32", "bf16")
-# The modules whose code (with everything they import) determines a run: a change recomputes it.
-RUN_CODE = ("labelaug_core.runs.training",)  # what a run computes in; a config may also say "auto"
+# The modules whose code (with everything they import) determines a run's weights: a change retrains.
+# The evaluation's code is keyed apart (labelaug_core.runs.evaluation.EVAL_CODE): a change re-evaluates.
+RUN_CODE = ("labelaug_core.train",)
+# The fields that choose how a trained model is evaluated, not how it is trained: they are not in the
+# run's key (labelaug_core.runs.evaluation keys the evaluation by them).
+EVAL_FIELDS = ("test_subset", "eval_subset", "eval_steps")
 
 # Per-dataset defaults. eps follows the paper (0.03 on ImageNet) and the usual values
 # elsewhere (8/255 for 32x32 colour sets, 0.1 for Fashion-MNIST as in the MNIST-family
@@ -68,6 +72,7 @@ class TrainConfig:
     finetune_epochs: int = 0         # epochs of the fine-tune (init_from only; the paper: 10)
     finetune_lr: float | None = None  # peak lr of the fine-tune, cosine (init_from only; the paper: 0.01); None = lr
     attack_bn: str = "train"         # BatchNorm mode of the training attack: train (Madry, Rice et al.) | eval
+    adv_fraction: float = 1.0        # share of each batch perturbed, (0, 1]; the rest stays clean (adv/advplus)
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -111,6 +116,8 @@ class TrainConfig:
             values["delta"], values["num_ops"] = 0.0, 0
         if self.method == "std":
             values["attack_bn"] = "train"  # no training attack
+            values["adv_fraction"] = 1.0
+        values["adv_fraction"] = float(values["adv_fraction"])
         if not values["weak_classes"]:
             values["weak_class_weight"] = 1.0
         if not values["init_from"]:
@@ -163,12 +170,26 @@ class TrainConfig:
             weight[int(part)] = self.weak_class_weight
         return weight
 
+    def training_fields(self, device: str | None = None) -> dict[str, Any]:
+        """The resolved config without :data:`EVAL_FIELDS`: what determines the trained weights."""
+        return {k: v for k, v in self.resolved(device).to_dict().items() if k not in EVAL_FIELDS}
+
     def run_key(self, device: str | None = None) -> dict[str, Any]:
-        """What determines a run: the resolved config and the digests of the code that trains and
-        evaluates it (:data:`RUN_CODE` and its imports; see :mod:`labelaug_core.cache`)."""
+        """What determines a run's weights: the resolved config's training fields and the digests of
+        the code that trains it (:data:`RUN_CODE` and its imports; see :mod:`labelaug_core.cache`).
+        The evaluation settings (:data:`EVAL_FIELDS`) and code are keyed apart, by
+        :mod:`labelaug_core.runs.evaluation`."""
         from labelaug_core.cache import code_digests
 
-        return {"config": self.resolved(device).to_dict(), "code": code_digests(*RUN_CODE)}
+        return {"config": self.training_fields(device), "code": code_digests(*RUN_CODE)}
+
+    def matched_control(self) -> "TrainConfig":
+        """The Adv run that an Adv+ run is compared with: the same settings (seed, data order,
+        ``adv_fraction``, attack, schedule), only the labels differ (one-hot instead of
+        label-augmented targets). An Adv or Std config is its own control."""
+        if self.method != "advplus":
+            return self
+        return dataclasses.replace(self, method="adv", delta=0.0, num_ops=0)
 
     def run_id_for(self, device: str | None = None) -> str:
         """Readable prefix + 8 hex digits of :meth:`run_key`'s hash."""
@@ -176,7 +197,8 @@ class TrainConfig:
         digest = hashlib.sha1(json.dumps(self.run_key(device), sort_keys=True).encode()).hexdigest()[:8]
         delta = f"-d{cfg.delta:g}" if cfg.method == "advplus" else ""
         tuned = f"-ft{cfg.init_from}" if cfg.init_from else ""
-        return f"{cfg.dataset}-{cfg.method}{delta}{tuned}-s{cfg.seed}-{digest}"
+        mixed = f"-f{cfg.adv_fraction:g}" if cfg.adv_fraction < 1 else ""
+        return f"{cfg.dataset}-{cfg.method}{delta}{mixed}{tuned}-s{cfg.seed}-{digest}"
 
     @property
     def run_id(self) -> str:
@@ -221,6 +243,7 @@ def _validate(c: TrainConfig) -> None:
     _check(not c.init_from or c.finetune_epochs >= 1, f"finetune_epochs must be >= 1 with init_from; got {c.finetune_epochs}")
     if c.finetune_lr is not None:
         _check(c.finetune_lr > 0, f"finetune_lr must be > 0; got {c.finetune_lr}")
+    _check(0 < c.adv_fraction <= 1, f"adv_fraction must be in (0, 1] (the share of each batch perturbed); got {c.adv_fraction}")
     _check(c.attack_bn in ATTACK_BN, f"attack_bn must be one of train, eval; got {c.attack_bn!r}")
     for name in ("train_subset", "test_subset", "eval_subset", "seed", "image_size", "finetune_epochs"):
         _check(getattr(c, name) >= 0, f"{name} must be >= 0; got {getattr(c, name)}")

@@ -5,6 +5,14 @@
 - advplus: the same adversarial images, trained towards the label-augmentation target
   ``concat[(1 - delta) * y, delta * onehot(op = 0)]`` over K + M outputs.
 
+Mixed batches (``adv_fraction`` < 1): the first ``adversarial_count(B, adv_fraction)`` images of
+each (shuffled) batch are perturbed, the rest stay clean, and both go through one forward pass.
+Adv trains all of them towards their one-hot class; Adv+ trains the perturbed ones towards the
+label-augmentation target and the clean ones towards the plain one-hot (``op = -1``), as the
+paper's LA does for untransformed images. An Adv+ run and its matched Adv run
+(:meth:`~labelaug_core.config.TrainConfig.matched_control`) see the same images in the same order
+and perturb the same rows: only the labels differ.
+
 SGD with momentum and a per-step cosine schedule from ``lr`` to ``lr * 1e-4`` (the paper).
 Checkpoints are written atomically after every epoch and hold everything needed to resume
 bit-for-bit on the CPU: weights, optimiser and scheduler state, the torch RNG state and the
@@ -174,9 +182,9 @@ def train(
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             # The attack runs on the bare model (no DDP hooks); the update on the wrapped one.
-            x_train = (pgd(model, x, y, config.eps, config.alpha, config.steps, precision=precision, bn_mode=config.attack_bn)
-                       if config.method != "std" else x)
-            loss, pred = _step_loss(trained, model, config, x_train, y, precision, class_weight)
+            n_adv = adversarial_count(len(y), config.adv_fraction) if config.method != "std" else 0
+            x_train = perturb_rows(model, config, x, y, n_adv, precision)
+            loss, pred = _step_loss(trained, model, config, x_train, y, precision, class_weight, n_adv)
             first_bad = (bad_step == 0) & ~torch.isfinite(loss.detach())
             bad_step = torch.where(first_bad, step + 1, bad_step)
             bad_loss = torch.where(first_bad, loss.detach(), bad_loss)
@@ -243,14 +251,40 @@ def _raise_if_diverged(bad_step: torch.Tensor, bad_loss: torch.Tensor, epoch: in
         )
 
 
+def adversarial_count(batch: int, adv_fraction: float) -> int:
+    """How many of a batch of ``batch`` images are perturbed: ``round(adv_fraction * batch)``, at least 1
+    (``adv_fraction`` in (0, 1]; 1 = every image, Madry et al.)."""
+    return max(1, min(batch, int(round(adv_fraction * batch))))
+
+
+def perturb_rows(model: Classifier, config: TrainConfig, x: torch.Tensor, y: torch.Tensor, n_adv: int,
+                 precision: str) -> torch.Tensor:
+    """``x`` (B, C, H, W) in [0, 1] with its first ``n_adv`` rows replaced by their PGD-``steps``
+    images (the training attack); the other rows unchanged. ``n_adv = 0``: ``x`` itself."""
+    if n_adv == 0:
+        return x
+    x_adv = pgd(model, x[:n_adv], y[:n_adv], config.eps, config.alpha, config.steps, precision=precision,
+                bn_mode=config.attack_bn)
+    return x_adv if n_adv == len(y) else torch.cat([x_adv, x[n_adv:]])
+
+
+def operation_labels(y: torch.Tensor, n_adv: int) -> torch.Tensor:
+    """(B,) operation labels of a batch whose first ``n_adv`` rows are perturbed: 0 (operation 0, the
+    adversarial perturbation) for those, -1 (untransformed: plain one-hot target) for the rest."""
+    op = torch.full_like(y, -1)
+    op[:n_adv] = 0
+    return op
+
+
 def _step_loss(trained, model: Classifier, config: TrainConfig, x: torch.Tensor, y: torch.Tensor, precision: str,
-               class_weight: torch.Tensor | None = None):
-    """Loss on already-attacked images ``x`` through ``trained`` (the DDP wrapper when distributed)."""
+               class_weight: torch.Tensor | None = None, n_adv: int | None = None):
+    """Loss on already-attacked images ``x`` (its first ``n_adv`` rows perturbed; None: all) through
+    ``trained`` (the DDP wrapper when distributed)."""
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
         logits = trained(x)
     logits = logits.float()
     if config.method == "advplus":
-        op = torch.zeros_like(y)  # operation 0: the adversarial perturbation
+        op = operation_labels(y, len(y) if n_adv is None else n_adv)
         loss = label_augmentation_loss(logits, y, op, model.num_classes, model.num_ops, config.delta, class_weight)
     else:
         loss = F.cross_entropy(logits, y, weight=class_weight)

@@ -119,7 +119,7 @@ def notebook_stamp(source: Path, parameters: dict[str, Any], run_dirs: list[Path
     return {
         "notebook": _sha256(source.read_bytes()),
         "parameters": parameters,
-        "run_metrics": {d.name: _sha256((d / "metrics.json").read_bytes()) for d in run_dirs},
+        "run_metrics": {f"{d.parent.parent.name}/{d.name}": _sha256((d / "metrics.json").read_bytes()) for d in run_dirs},
         "files": {f.name: _sha256(f.read_bytes()) for f in files},
         "code": code_digests(*notebook_code(source)),
         "labelaug_core": __version__,
@@ -263,6 +263,7 @@ def build_book(
     """
     import papermill
 
+    from labelaug_core.runs.store import load_run
     from labelaug_core.runs.training import ensure_run
 
     if (profile is None) == (plan_file is None):
@@ -290,7 +291,8 @@ def build_book(
         run_dirs = []
         for i, config in enumerate(plan.runs, 1):
             steps.step(f"run {i}/{len(plan.runs)} {config.run_id}")
-            run_dirs.append(ensure_run(config, runs_dir, data_dir=data_dir, device=device, progress=progress))
+            run_dir = ensure_run(config, runs_dir, data_dir=data_dir, device=device, progress=progress)
+            run_dirs.append(load_run(run_dir, config).eval_dir)
             steps.done_step()
         for i, name in enumerate(plan.chapters, 1):
             steps.step(f"chapter {i}/{len(plan.chapters)} {name}")

@@ -17,6 +17,9 @@ file's stem::
       05_delta_explorer: {deltas: [0.0, 0.01, 0.03, 0.1, 0.3]}
     publish_only: false  # true: no book; `labelaug publish` makes the runs and commits their small
                          # files (results/<profile>/, read by the default book; experiments/verdict.yaml)
+    confirm:             # publish_only plans: the runs above are a screen; a rule written down before
+      seeds: [3, 4, 5]   # the confirmation picks one Adv+ setting, which is trained again with its
+      rule: largest-pgd-gain   # matched Adv on these fresh seeds (labelaug_core.runs.screen)
 
 The chapters are the ``book/NAME`` entries of ``_toc.yml`` whose source is
 ``notebooks/NAME.ipynb``, in the toc's order. Each is executed with papermill into
@@ -55,7 +58,7 @@ import yaml
 from labelaug_core.config import TrainConfig
 from labelaug_core.errors import ConfigError
 
-PLAN_KEYS = ("name", "description", "settings", "seeds", "runs", "notebooks", "publish_only")
+PLAN_KEYS = ("name", "description", "settings", "seeds", "runs", "notebooks", "publish_only", "confirm")
 
 # The runs that every chapter reading runs looks up, once per seed at the plan's settings:
 # ``find_runs(runs_dir, seeds, **settings)`` (labelaug_core.runs.store) reads these methods.
@@ -95,6 +98,7 @@ class Plan:
     notebook_parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
     source: str = ""                            # the plan file as named in messages
     publish_only: bool = False                  # runs for `labelaug publish`, not a book
+    confirm: dict[str, Any] | None = None       # {"seeds": [...], "rule": name}: runs are a screen (runs.screen)
 
 
 def available_profiles(root: Path = Path(".")) -> list[str]:
@@ -251,8 +255,33 @@ def read_plan(path: Path | str, root: Path = Path("."), *, where: str | None = N
         raise ConfigError(f"{where}: publish_only must be true or false; got {publish_only!r}")
     if publish_only and per_notebook:
         raise ConfigError(f"{where}: notebooks: a publish_only plan builds no book; remove the notebooks entry")
+    confirm = _read_confirm(where, raw.get("confirm"), seeds, publish_only)
     return Plan(name, description, dict(settings), list(seeds), list(runs.values()), chapters,
-                {k: dict(v or {}) for k, v in per_notebook.items()}, where, publish_only)
+                {k: dict(v or {}) for k, v in per_notebook.items()}, where, publish_only, confirm)
+
+
+def _read_confirm(where: str, confirm: Any, screen_seeds: list[int], publish_only: bool) -> dict[str, Any] | None:
+    """The ``confirm:`` entry: fresh ``seeds`` (none of the screen's) and a ``rule`` of
+    :data:`labelaug_core.runs.screen.RULES`; only in a publish_only plan."""
+    from labelaug_core.runs.screen import RULES
+
+    if confirm is None:
+        return None
+    if not publish_only:
+        raise ConfigError(f"{where}: confirm: only a publish_only plan has a confirmation stage")
+    if not isinstance(confirm, dict) or set(confirm) != {"seeds", "rule"}:
+        raise ConfigError(f"{where}: confirm must be a mapping with the keys seeds and rule; got {confirm!r}")
+    seeds = confirm["seeds"]
+    if not (isinstance(seeds, list) and len(seeds) >= 2 and all(isinstance(s, int) and not isinstance(s, bool)
+                                                                 and s >= 0 for s in seeds)):
+        raise ConfigError(f"{where}: confirm.seeds must be a list of at least 2 integers >= 0; got {seeds!r}")
+    reused = sorted(set(seeds) & set(screen_seeds))
+    if reused:
+        raise ConfigError(f"{where}: confirm.seeds must be fresh seeds, none of the screen's seeds {screen_seeds}; "
+                          f"got {reused[0]}")
+    if confirm["rule"] not in RULES:
+        raise ConfigError(f"{where}: confirm.rule must be one of {', '.join(RULES)}; got {confirm['rule']!r}")
+    return {"seeds": list(seeds), "rule": confirm["rule"]}
 
 
 def check_required_runs(plan: Plan, declared: dict[str, set[str]]) -> None:

@@ -22,7 +22,10 @@ class Predictions:
     """Per-example labels and predictions on one test set, all (N,) int64 numpy arrays.
 
     ``attacked`` marks the examples that were attacked (the eval subset); FGSM/PGD
-    predictions of the others are -1.
+    predictions of the others are -1. For a model with M > 0 operation outputs (label
+    augmentation), ``op_clean`` and ``op_pgd`` are (N,) float32 operation probabilities in [0, 1]:
+    the softmax mass of the M operation outputs (of all K + M) on the clean and on the PGD image
+    (NaN where not attacked); None for a K-output model.
     """
 
     y: np.ndarray
@@ -30,6 +33,22 @@ class Predictions:
     fgsm: np.ndarray
     pgd: np.ndarray
     attacked: np.ndarray
+    op_clean: np.ndarray | None = None
+    op_pgd: np.ndarray | None = None
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The fields as a dict of arrays (those that are not None), as ``predictions.npz`` stores them."""
+        return {k: v for k, v in vars(self).items() if v is not None}
+
+
+def _predict_with_op(model, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(B,) class predictions (argmax of the first K logits) and, for M > 0, (B,) operation
+    probabilities: softmax over all K + M outputs, summed over the M operation outputs."""
+    with torch.no_grad():
+        out = model(x).float()
+    k = model.num_classes
+    op = out.softmax(dim=1)[:, k:].sum(dim=1) if out.shape[1] > k else None
+    return out[:, :k].argmax(dim=1), op
 
 
 def predict_all(
@@ -53,12 +72,13 @@ def predict_all(
     """
     alpha = alpha if alpha is not None else default_alpha(eps, eval_steps)
     generator = None
-    ys, clean, fgsm_pred, pgd_pred, attacked = [], [], [], [], []
+    ys, clean, fgsm_pred, pgd_pred, attacked, op_clean, op_pgd = [], [], [], [], [], [], []
     seen = 0
     model.eval()
     for x, y in tqdm(loader, desc=f"evaluate (PGD-{eval_steps})", disable=not progress, leave=False):
-        with torch.no_grad():
-            clean.append(predict(model, x).cpu())
+        pred, op = _predict_with_op(model, x)
+        clean.append(pred.cpu())
+        op_after = torch.full((len(y),), float("nan"))
         generator = generator if generator is not None else generator_for(x, seed)
         take = len(y) if attack_limit == 0 else max(0, min(len(y), attack_limit - seen))
         f = torch.full_like(y, -1).cpu()
@@ -67,17 +87,24 @@ def predict_all(
             xa, ya = x[:take], y[:take]
             with torch.no_grad():
                 f[:take] = predict(model, fgsm(model, xa, ya, eps, logits=attack_logits)).cpu()
-                p[:take] = predict(model, pgd(model, xa, ya, eps, alpha, eval_steps, logits=attack_logits,
-                                              generator=generator)).cpu()
+            x_pgd = pgd(model, xa, ya, eps, alpha, eval_steps, logits=attack_logits, generator=generator)
+            p_pgd, op_attacked = _predict_with_op(model, x_pgd)
+            p[:take] = p_pgd.cpu()
         elif take > 0:
             f[:take] = clean[-1][:take]
             p[:take] = clean[-1][:take]
+            op_attacked = op[:take] if op is not None else None
+        if op is not None:
+            op_clean.append(op.cpu())
+            if take > 0:
+                op_after[:take] = op_attacked.cpu()
+            op_pgd.append(op_after)
         mask = torch.zeros(len(y), dtype=torch.bool)
         mask[:take] = True
         ys.append(y.cpu()); fgsm_pred.append(f); pgd_pred.append(p); attacked.append(mask)
         seen += len(y)
-    cat = lambda parts: torch.cat(parts).numpy()  # noqa: E731
-    return Predictions(cat(ys), cat(clean), cat(fgsm_pred), cat(pgd_pred), cat(attacked))
+    cat = lambda parts: torch.cat(parts).numpy() if parts else None  # noqa: E731
+    return Predictions(cat(ys), cat(clean), cat(fgsm_pred), cat(pgd_pred), cat(attacked), cat(op_clean), cat(op_pgd))
 
 
 def error_pct(y: np.ndarray, pred: np.ndarray) -> float:

@@ -43,6 +43,7 @@ from labelaug_core.runs.store import (  # noqa: F401
     find_runs,
     git_commit,
     is_finished,
+    is_trained,
     load_model,
     load_run,
     read_config,
@@ -58,10 +59,9 @@ from labelaug_core.runs.strong import (  # noqa: F401
     temperature_evaluation,
 )
 from labelaug_core.runs.training import (  # noqa: F401
-    EVAL_CODE,
+    REEVAL_CODE,
     check_inputs,
     ensure_run,
     evaluate_again,
-    evaluate_run,
     run_lock,
 )

@@ -96,7 +96,7 @@ def heldout_class_errors(run: Run, *, size: int = 1000, steps: int | None = None
     """
     config = run.config
     steps = config.eval_steps if steps is None else steps
-    settings = {"run_id": run.run_id, "size": size, "steps": steps, "eps": config.eps}
+    settings = {**run.identity(), "size": size, "steps": steps, "eps": config.eps}
 
     def compute() -> pd.DataFrame:
         model = load_model(run.run_dir, device, data_dir=data_dir)
@@ -121,7 +121,7 @@ def choose_run_bias(run: Run, weak_class: int, biases, *, size: int = 1000, step
                     data_dir: str | None = None, device: str | None = None) -> tuple[float, pd.DataFrame]:
     """:func:`choose_bias` for a run's model on its held-out split; the table cached in ``<run_dir>/evals/``."""
     biases = [float(b) for b in biases]
-    settings = {"run_id": run.run_id, "weak_class": int(weak_class), "biases": biases, "size": size, "steps": steps}
+    settings = {**run.identity(), "weak_class": int(weak_class), "biases": biases, "size": size, "steps": steps}
 
     def compute() -> pd.DataFrame:
         model = load_model(run.run_dir, device, data_dir=data_dir)
@@ -135,7 +135,7 @@ def choose_run_bias(run: Run, weak_class: int, biases, *, size: int = 1000, step
 def evaluate_adjusted(run: Run, bias: torch.Tensor | None = None, *, data_dir: str | None = None,
                       device: str | None = None) -> pd.DataFrame:
     """Per-class clean / FGSM / PGD error (%) of a run's model with a logit ``bias`` ((K,) or None), on
-    its test set with the run's own protocol (:func:`labelaug_core.runs.evaluate_run`: clean on
+    its test set with the run's own protocol (:mod:`labelaug_core.runs.evaluation`: clean on
     ``test_subset``, white-box FGSM and PGD-``eval_steps`` on the first ``eval_subset``, the same
     random starts). Without a bias this is the run's ``per_class.csv``; otherwise cached in
     ``<run_dir>/evals/logit-adjusted-*.csv``.
@@ -144,7 +144,7 @@ def evaluate_adjusted(run: Run, bias: torch.Tensor | None = None, *, data_dir: s
         return run.per_class.copy()
     config = run.config
     bias = torch.as_tensor(bias, dtype=torch.float32)
-    settings = {"run_id": run.run_id, "bias": [round(float(b), 6) for b in bias]}
+    settings = {**run.identity(), "bias": [round(float(b), 6) for b in bias]}
 
     def compute() -> pd.DataFrame:
         model = LogitAdjusted(load_model(run.run_dir, device, data_dir=data_dir), bias)

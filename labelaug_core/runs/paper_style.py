@@ -47,7 +47,7 @@ def paper_style_evaluation(
     budget = paper_style_budget(run.config.eps)
     eps_normalised = budget["eps_normalised"] if eps_normalised is None else float(eps_normalised)
     step_normalised = budget["step_normalised"] if step_normalised is None else float(step_normalised)
-    settings = {"run_id": run.run_id, "n": n, "eps_normalised": eps_normalised, "step_normalised": step_normalised,
+    settings = {**run.identity(), "n": n, "eps_normalised": eps_normalised, "step_normalised": step_normalised,
                 "steps": steps, "seed": seed}
 
     def compute() -> pd.DataFrame:

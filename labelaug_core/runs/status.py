@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from labelaug_core.cache import changed_modules, stale_sidecars
+from labelaug_core.runs.store import is_finished
 
 
 def _short(modules: list[str]) -> str:
@@ -26,7 +27,7 @@ def run_status(plan, runs_dir: Path | str, device: str | None = None) -> list[di
     for config in plan.runs:
         run_id = config.run_id_for(device)
         expected.add(run_id)
-        done = (runs_dir / run_id / "metrics.json").is_file()
+        done = is_finished(config, runs_dir)
         rows.append({"kind": "run", "name": run_id, "status": "finished" if done else "missing", "why": ""})
     for run_dir in sorted(p for p in runs_dir.iterdir() if p.is_dir()) if runs_dir.is_dir() else []:
         if run_dir.name in expected:

@@ -1,21 +1,28 @@
 """Run storage: the one schema of a run directory ``runs/<run_id>/``.
 
-``run_id`` is a readable prefix (data set, method, δ, seed) and 8 hex digits of the run's key:
-the resolved config (precision included) and the digests of the code that trains and evaluates
-it (:meth:`labelaug_core.config.TrainConfig.run_key`, :mod:`labelaug_core.cache`). A finished
-run is never recomputed; a change of its settings or of its code gives a new run id.
+``run_id`` is a readable prefix (data set, method, δ, ``-f<adv_fraction>`` for mixed batches,
+seed) and 8 hex digits of the run's key: the resolved config's training fields (precision
+included; not the evaluation fields ``test_subset``, ``eval_subset``, ``eval_steps``) and the
+digests of the code that trains it (:meth:`labelaug_core.config.TrainConfig.run_key`,
+:mod:`labelaug_core.cache`). A finished run is never retrained; a change of its training settings
+or of the training code gives a new run id. The run's evaluation is a cached artifact of its own
+(:mod:`labelaug_core.runs.evaluation`): a change of the evaluation settings or code re-evaluates
+the checkpoint and retrains nothing.
 
 Files of a run directory:
 
-- ``config.json``: the resolved :class:`~labelaug_core.config.TrainConfig`;
-- ``key.json``: the run key (config and ``{module: code digest}``), for ``labelaug status``;
+- ``config.json``: the resolved :class:`~labelaug_core.config.TrainConfig` of the call that trained it
+  (its evaluation fields are that call's; each evaluation folder records its own);
+- ``key.json``: the run key (training fields and ``{module: code digest}``), for ``labelaug status``;
 - ``env.json``: git commit, package versions, device, host, precision, world size, and the
   absolute ``data_dir`` it was trained from (null: found through ``$LABELAUG_DATA`` or defaults);
-- ``history.csv``: one row per epoch (epoch, lr, train_loss, train_err %, epoch_time_s);
-- ``per_class.csv``: one row per class (class, name, clean_err, fgsm_err, pgd_err; percent);
-- ``predictions.npz``: per-example labels and clean/FGSM/PGD predictions, ``attacked`` mask;
-- ``metrics.json``: written last (atomically), so its presence marks a finished run;
-- ``checkpoint.pt``: weights and training state (not committed; ``weights_only`` loading);
+- ``checkpoint.pt``: weights and training state, written after every epoch (not committed;
+  ``weights_only`` loading);
+- ``history.csv``: one row per epoch (epoch, lr, train_loss, train_err %, epoch_time_s), written
+  (atomically) when training ends: its presence marks a trained run;
+- ``evaluation/test<T>-pgd<k>-n<N>-<key>/``: the protocol's evaluation (``per_class.csv``,
+  ``predictions.npz``, ``metrics.json``) with its ``.key.json`` sidecar beside it, one per set of
+  evaluation settings (:mod:`labelaug_core.runs.evaluation`);
 - ``corruption-<key>.csv``: per corruption and severity, error and per-class errors
   (:mod:`labelaug_core.runs.corruptions`);
 - ``evals/``: cached studies of the run, each ``<name>-<key>.<ext>`` with a ``<name>-<key>.key.json``
@@ -23,11 +30,16 @@ Files of a run directory:
 
   - ``pgd<k>-<logits>-n<subset>-<key>.json``: a re-evaluation (``labelaug evaluate``);
   - ``strong-<logits>-n<n>-<key>.npz`` + ``.json``: the attack ladder, per example;
+  - ``paper-style-n<n>-<key>.csv``: paper-style PGD-40, per example;
   - ``checks-<logits>-n<n>-<key>.csv``: gradient-masking checks;
   - ``temperature-n<n>-pgd<k>-<key>.csv``: the Temperature-PGD sweep;
   - ``heldout-*``, ``bias-*``, ``logit-adjusted-*`` ``.csv``: weakest-class defences.
 
 Beside the run directories, ``runs/<run_id>.lock`` serialises two processes making one run.
+
+A *published* run (``labelaug publish``, :mod:`labelaug_core.runs.published`) and a run directory
+made before training and evaluation were keyed apart are flat: the evaluation's files sit in the
+run folder itself. :func:`load_run` reads both.
 """
 from __future__ import annotations
 
@@ -43,7 +55,7 @@ import pandas as pd
 import torch
 
 from labelaug_core import __version__
-from labelaug_core.config import TrainConfig
+from labelaug_core.config import EVAL_FIELDS, TrainConfig
 from labelaug_core.errors import ConfigError
 from labelaug_core.evaluation.metrics import Predictions
 from labelaug_core.train import (
@@ -51,12 +63,16 @@ from labelaug_core.train import (
     load_checkpoint_model,
 )
 
-RUN_FILES = ("config.json", "env.json", "history.csv", "per_class.csv", "predictions.npz", "metrics.json")
+TRAIN_FILES = ("config.json", "env.json", "history.csv")
+EVAL_FILES = ("per_class.csv", "predictions.npz", "metrics.json")
+RUN_FILES = TRAIN_FILES + EVAL_FILES  # a flat (published) run folder; metrics.json last
 
 
 @dataclass
 class Run:
-    """A finished run read back from disk."""
+    """A trained and evaluated run read back from disk: ``run_dir`` holds the training files and the
+    cached studies, ``eval_dir`` the evaluation of ``config``'s evaluation settings (the same
+    folder for a flat, published run)."""
 
     run_dir: Path
     config: TrainConfig
@@ -64,14 +80,25 @@ class Run:
     per_class: pd.DataFrame
     history: pd.DataFrame
     env: dict
+    eval_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.eval_dir is None:
+            self.eval_dir = self.run_dir
 
     @property
     def run_id(self) -> str:
         return self.run_dir.name
 
+    def identity(self) -> dict:
+        """What a cached study of this run is keyed by besides its own settings: the run id (the
+        weights) and the evaluation fields (which test images, in which order, the run attacks)."""
+        return {"run_id": self.run_id} | {k: getattr(self.config, k) for k in EVAL_FIELDS}
+
     def predictions(self) -> Predictions:
-        with np.load(self.run_dir / "predictions.npz") as f:
-            return Predictions(f["y"], f["clean"], f["fgsm"], f["pgd"], f["attacked"])
+        with np.load(self.eval_dir / "predictions.npz") as f:
+            op = {k: f[k] for k in ("op_clean", "op_pgd") if k in f.files}
+            return Predictions(f["y"], f["clean"], f["fgsm"], f["pgd"], f["attacked"], **op)
 
     def error_mask(self, kind: str = "pgd") -> np.ndarray:
         """(N,) bool: True where the run's own evaluation gets example i wrong. ``kind``: ``"clean"``
@@ -122,8 +149,14 @@ def environment(device: torch.device, precision: str) -> dict:
     return env
 
 
-def is_finished(run_dir: Path) -> bool:
-    return (Path(run_dir) / "metrics.json").exists()
+def is_trained(run_dir: Path | str) -> bool:
+    """Has training finished in ``run_dir`` (``history.csv`` is written when it ends)?"""
+    return (Path(run_dir) / "history.csv").is_file()
+
+
+def is_flat(run_dir: Path | str) -> bool:
+    """A published (or pre-split) run folder: the evaluation's files are in the run folder itself."""
+    return (Path(run_dir) / "metrics.json").is_file()
 
 
 def _require_run_dir(run_dir: Path | str, needs: tuple[str, ...]) -> Path:
@@ -144,17 +177,40 @@ def read_config(run_dir: Path | str) -> TrainConfig:
         raise ConfigError(f"run_dir: {run_dir / 'config.json'} is unreadable ({type(exc).__name__})") from exc
 
 
-def load_run(run_dir: Path | str) -> Run:
-    """Read a finished run (see the module docstring for the files)."""
-    run_dir = _require_run_dir(run_dir, RUN_FILES)
-    config = read_config(run_dir)
+def load_run(run_dir: Path | str, config: TrainConfig | None = None) -> Run:
+    """Read a trained and evaluated run (see the module docstring for the files): its evaluation
+    under ``config``'s evaluation settings (default: those of ``config.json``). A flat folder
+    (published, or made before the split) is read as it is."""
+    from labelaug_core.runs.evaluation import evaluation_dir
+
+    run_dir = Path(run_dir)
+    if is_flat(run_dir):
+        run_dir = _require_run_dir(run_dir, RUN_FILES)
+        eval_dir, config = run_dir, read_config(run_dir)
+    else:
+        run_dir = _require_run_dir(run_dir, TRAIN_FILES)
+        config = config or read_config(run_dir)
+        eval_dir = evaluation_dir(config, run_dir)
+        if eval_dir is None:
+            raise ConfigError(f"run_dir: {run_dir} has no evaluation at test_subset {config.test_subset}, "
+                              f"eval_subset {config.eval_subset}, eval_steps {config.eval_steps} (make it with "
+                              "'labelaug train' with the same settings, or 'labelaug book')")
     return Run(
         run_dir=run_dir, config=config,
-        metrics=json.loads((run_dir / "metrics.json").read_text()),
-        per_class=pd.read_csv(run_dir / "per_class.csv"),
+        metrics=json.loads((eval_dir / "metrics.json").read_text()),
+        per_class=pd.read_csv(eval_dir / "per_class.csv"),
         history=pd.read_csv(run_dir / "history.csv"),
         env=json.loads((run_dir / "env.json").read_text()),
+        eval_dir=eval_dir,
     )
+
+
+def is_finished(config: TrainConfig, runs_dir: Path | str) -> bool:
+    """Is ``config``'s run in ``runs_dir`` trained and evaluated under its evaluation settings?"""
+    from labelaug_core.runs.evaluation import evaluation_dir
+
+    run_dir = Path(runs_dir) / config.run_id
+    return is_trained(run_dir) and evaluation_dir(config, run_dir) is not None
 
 
 def recorded_data_dir(run_dir: Path | str) -> str | None:
@@ -179,12 +235,12 @@ def find_run(config: TrainConfig, runs_dir: Path | str = "runs") -> Run:
     Notebooks use this (never :func:`ensure_run`): the book renders runs, it does not train.
     """
     run_dir = Path(runs_dir) / config.run_id
-    if not is_finished(run_dir):
+    if not is_finished(config, runs_dir):
         raise ConfigError(
             f"run {config.run_id} is not in {runs_dir}; make it with 'labelaug book' (its plan lists it) "
             f"or 'labelaug train' with the same settings"
         )
-    return load_run(run_dir)
+    return load_run(run_dir, config.resolved())
 
 
 def find_runs(

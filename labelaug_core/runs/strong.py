@@ -55,7 +55,7 @@ def strong_evaluation(
     returned without loading the model.
     """
     n = n or int(run.metrics["n_attacked"])
-    settings = {"run_id": run.run_id, "eps": run.config.eps, "logits": logits, "attacks": list(DEFAULT_ENSEMBLE),
+    settings = {**run.identity(), "eps": run.config.eps, "logits": logits, "attacks": list(DEFAULT_ENSEMBLE),
                 "apgd_steps": apgd_steps, "pgd_restarts": pgd_restarts, "n_target_classes": n_target_classes,
                 "seed": seed, "n": n}
     artifact = Artifact(Path(run.run_dir) / "evals", f"strong-{logits}-n{n}", settings, STRONG_CODE)
@@ -98,7 +98,7 @@ def masking_checks(
         n = len(white_box_wrong) if white_box_wrong is not None else int(run.metrics["n_attacked"])
     if white_box_wrong is not None and len(white_box_wrong) < n:
         raise ConfigError(f"checks_subset must be at most {len(white_box_wrong)} (the white-box evaluation's images); got {n}")
-    settings = {"run_id": run.run_id, "logits": logits, "n": n, "apgd_steps": apgd_steps,
+    settings = {**run.identity(), "logits": logits, "n": n, "apgd_steps": apgd_steps,
                 "step_counts": list(step_counts), "square_queries": square_queries, "seed": seed,
                 "transfer": transfer_run.run_id if transfer_run is not None else None,
                 "white_box": None if white_box_wrong is None else hashlib.sha1(
@@ -135,7 +135,7 @@ def temperature_evaluation(run: Run, *, n: int, temperatures, steps: int | None 
     if skip < 0:
         raise ConfigError(f"skip must be >= 0 (test images before the swept ones); got {skip}")
     temperatures = sorted({float(t) for t in temperatures} | {1.0})
-    settings = {"run_id": run.run_id, "n": n, "skip": skip, "steps": steps, "temperatures": temperatures, "seed": seed}
+    settings = {**run.identity(), "n": n, "skip": skip, "steps": steps, "temperatures": temperatures, "seed": seed}
 
     def compute() -> pd.DataFrame:
         model = load_model(run.run_dir, device, data_dir=data_dir)

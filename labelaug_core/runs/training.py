@@ -1,25 +1,27 @@
-"""Training a run and its standard evaluation: :func:`ensure_run`, :func:`evaluate_run`,
-:func:`evaluate_again`. The files they write are listed in :mod:`labelaug_core.runs.store`."""
+"""Training a run and its standard evaluation: :func:`ensure_run` (training, then the cached
+evaluation of :mod:`labelaug_core.runs.evaluation`) and :func:`evaluate_again`. The files they
+write are listed in :mod:`labelaug_core.runs.store`."""
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from labelaug_core.cache import Artifact, write_json_atomic
+from labelaug_core.cache import Artifact, write_json_atomic, write_text_atomic
 from labelaug_core.config import TrainConfig
 from labelaug_core.data.loaders import make_loader
 from labelaug_core.data.sources import dataset_info
 from labelaug_core.errors import ConfigError
 from labelaug_core.evaluation.metrics import summarize
+from labelaug_core.runs.evaluation import ensure_evaluation, evaluation_dir
 from labelaug_core.runs.protocol import protocol_predictions
 from labelaug_core.runs.store import (
     environment,
-    is_finished,
+    is_trained,
     load_model,
     read_config,
     recorded_data_dir,
@@ -27,7 +29,7 @@ from labelaug_core.runs.store import (
 from labelaug_core.train import CHECKPOINT, pick_device, train
 
 # The code of a re-evaluation (evals/pgd*), with everything it imports (labelaug_core.cache).
-EVAL_CODE = ("labelaug_core.runs.protocol",)
+REEVAL_CODE = ("labelaug_core.runs.protocol",)
 
 
 @contextlib.contextmanager
@@ -63,7 +65,8 @@ def ensure_run(
     rank: int = 0,
     world_size: int = 1,
 ) -> Path:
-    """Train and evaluate ``config`` unless ``runs_dir/<run_id>`` is finished; return the run dir.
+    """Train ``config`` unless ``runs_dir/<run_id>`` is trained, and evaluate it under its evaluation
+    settings unless that evaluation is cached (:mod:`labelaug_core.runs.evaluation`); return the run dir.
 
     A fine-tune (``init_from: std``) first ensures the Std run it starts from
     (:meth:`~labelaug_core.config.TrainConfig.init_source`), in the same ``runs_dir``.
@@ -77,7 +80,7 @@ def ensure_run(
     run_id = config.run_id_for(device)
     config = config.resolved(device)
     run_dir = Path(runs_dir) / run_id
-    if is_finished(run_dir):
+    if is_trained(run_dir) and evaluation_dir(config, run_dir) is not None:
         return run_dir
     check_inputs(config, data_dir)
     source = config.init_source()
@@ -88,7 +91,9 @@ def ensure_run(
         init_checkpoint = source_dir / CHECKPOINT
     lock = run_lock(Path(runs_dir), run_id) if rank == 0 else contextlib.nullcontext()
     with lock:
-        if is_finished(run_dir):  # made by another process while this one waited
+        if is_trained(run_dir):  # trained earlier, or by another process while this one waited
+            if rank == 0:
+                ensure_evaluation(config, run_dir, data_dir=data_dir, device=device, progress=progress)
             barrier()
             return run_dir
         dev = pick_device(device)
@@ -103,28 +108,10 @@ def ensure_run(
         model, history = train(config, run_dir, data_dir=data_dir, device=device, progress=progress,
                                rank=rank, world_size=world_size, init_checkpoint=init_checkpoint)
         if rank == 0:
-            pd.DataFrame(history).to_csv(run_dir / "history.csv", index=False)
-            evaluate_run(run_dir, config, model, data_dir=data_dir, progress=progress)
+            write_text_atomic(run_dir / "history.csv", pd.DataFrame(history).to_csv(index=False))
+            ensure_evaluation(config, run_dir, model=model, data_dir=data_dir, device=device, progress=progress)
         barrier()
     return run_dir
-
-
-def evaluate_run(run_dir: Path, config: TrainConfig, model, *, data_dir: str | None = None, progress: bool = True) -> dict:
-    """The protocol's clean / FGSM / PGD-k evaluation (:mod:`labelaug_core.runs.protocol`) of a trained
-    model; writes per_class.csv, predictions.npz and, last, metrics.json."""
-    info = dataset_info(config.dataset, data_dir)
-    pred = protocol_predictions(model, config, data_dir=data_dir, progress=progress)
-    metrics, per_class = summarize(pred, info.num_classes)
-    metrics.update({"eps": config.eps, "eval_steps": config.eval_steps, "attack": "pgd-linf-first-K-logits"})
-    history = pd.read_csv(run_dir / "history.csv")
-    metrics["train_time_s"] = float(history["epoch_time_s"].sum())
-    table = pd.DataFrame({"class": range(info.num_classes), "name": info.class_names})
-    for name, errs in per_class.items():
-        table[f"{name}_err"] = errs
-    table.to_csv(run_dir / "per_class.csv", index=False)
-    np.savez(run_dir / "predictions.npz", y=pred.y, clean=pred.clean, fgsm=pred.fgsm, pgd=pred.pgd, attacked=pred.attacked)
-    write_json_atomic(run_dir / "metrics.json", metrics)
-    return metrics
 
 
 def evaluate_again(
@@ -139,11 +126,15 @@ def evaluate_again(
 ) -> dict:
     """Re-evaluate a run's checkpoint with other attack settings, under the same protocol.
 
-    Writes ``evals/pgd<k>-<logits>-n<subset>-<key>.json`` in the run dir (``metrics.json`` is left
-    as training wrote it; the key covers the settings and the code) and returns the metrics.
-    ``data_dir`` defaults to where the run was trained from.
+    Writes ``evals/pgd<k>-<logits>-n<subset>-<key>.json`` in the run dir (the run's own evaluation
+    is left as it is; the key covers the settings and the code) and returns the metrics; a cached
+    re-evaluation is read back, not recomputed. ``data_dir`` defaults to where the run was trained
+    from. A run whose training has not finished is refused.
     """
     config = read_config(run_dir)
+    if not is_trained(run_dir):
+        raise ConfigError(f"run_dir: {run_dir} has not finished training (no history.csv); finish it with "
+                          "'labelaug train' and the same settings")
     steps = config.eval_steps if eval_steps is None else eval_steps
     subset = config.eval_subset if eval_subset is None else eval_subset
     if steps < 1:
@@ -153,8 +144,10 @@ def evaluate_again(
     if attack_logits not in ("classes", "all"):
         raise ConfigError(f"attack_logits must be one of classes, all; got {attack_logits!r}")
     data_dir = data_dir or recorded_data_dir(run_dir)
-    settings = {"run_id": Path(run_dir).name, "eval_steps": steps, "attack_logits": attack_logits, "eval_subset": subset}
-    artifact = Artifact(Path(run_dir) / "evals", f"pgd{steps}-{attack_logits}-n{subset}", settings, EVAL_CODE)
+    settings = {"run_id": Path(run_dir).name, "test_subset": config.test_subset, "eval_steps": steps, "attack_logits": attack_logits, "eval_subset": subset}
+    artifact = Artifact(Path(run_dir) / "evals", f"pgd{steps}-{attack_logits}-n{subset}", settings, REEVAL_CODE)
+    if artifact.exists() and artifact.path(".json").is_file():
+        return json.loads(artifact.path(".json").read_text())
     model = load_model(run_dir, device, data_dir=data_dir)
     info = dataset_info(config.dataset, data_dir)
     pred = protocol_predictions(model, config, eval_steps=steps, attack_logits=attack_logits, eval_subset=subset,
