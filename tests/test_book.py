@@ -132,7 +132,7 @@ def test_notebook_defaults_are_the_smoke_profiles_parameters():
         declared = papermill.inspect_notebook(str(REPO / "notebooks" / f"{name}.ipynb"))
         defaults = {k: ast.literal_eval(p["default"]) for k, p in declared.items()}
         passed = notebook_parameters(plan, name, set(declared), REPO / "runs", None)
-        for key in set(passed) - {"runs_dir", "data_dir", "results_dir", "published_dir"}:
+        for key in set(passed) - {"runs_dir", "data_dir", "results_dir", "published_dir", "design_dir"}:
             assert defaults[key] == passed[key], f"notebooks/{name}.ipynb: {key} = {defaults[key]!r}, smoke passes {passed[key]!r}"
         if "runs_dir" in declared:
             assert defaults["settings"] == plan.settings

@@ -135,3 +135,25 @@ def test_significant_direction_is_symmetric_in_the_two_methods():
     assert significant_direction(one_forward) == 1 and significant_direction(one_backward) == -1
     tied = [_table(100, 3, 1, 396) for _ in range(3)]
     assert significant_direction(compare_methods([b for _, b in tied], [a for a, _ in tied])) == 0
+
+
+def test_a_three_seed_sd_interval_spans_about_half_to_six_times_the_estimate():
+    from labelaug_core.evaluation.paired import sd_interval
+
+    low, high = sd_interval(1.0, 3)
+    assert low == pytest.approx(0.5207, abs=1e-3) and high == pytest.approx(6.285, abs=1e-2)
+    assert all(math.isnan(v) for v in sd_interval(1.0, 1))
+
+
+def test_the_minimum_detectable_effect_agrees_with_simulation_and_the_book_rule_needs_more():
+    from labelaug_core.evaluation.paired import mcnemar_mde, minimum_detectable_effect, simulated_power
+
+    analytic = mcnemar_mde(30_000, 0.06)
+    assert analytic == pytest.approx(100 * 2.8016 * math.sqrt(0.06 / 30_000), rel=1e-3)
+    simulated = minimum_detectable_effect(n=10_000, discordant_rate=0.06, seeds=3, rule="pooled", n_sim=1000)
+    assert simulated == pytest.approx(analytic, rel=0.1)
+    assert simulated_power(0.0, n=10_000, discordant_rate=0.06, seeds=3, rule="pooled", n_sim=2000) < 0.05
+    assert simulated_power(2 * analytic, n=10_000, discordant_rate=0.06, seeds=3, rule="pooled", n_sim=500) > 0.99
+    both = minimum_detectable_effect(n=10_000, discordant_rate=0.06, seeds=3, training_sd_pp=0.3, rule="both",
+                                     n_sim=1000)
+    assert both > simulated

@@ -118,3 +118,63 @@ def test_fine_tune_starts_from_the_std_weights_and_keeps_fresh_operation_rows(tm
         TrainConfig(finetune_epochs=2)
     with pytest.raises(ConfigError, match="needs method adv or advplus"):
         TrainConfig(method="std", init_from="std", finetune_epochs=1)
+
+
+def test_mixed_batches_perturb_the_first_rows_and_train_clean_rows_one_hot():
+    """adv_fraction: round(f * B) rows perturbed (at least 1); Adv+'s targets are soft on those rows
+    (1 - delta on the class, delta on operation 0) and the plain one-hot on the clean rows (op = -1)."""
+    from labelaug_core.losses import augmented_targets
+    from labelaug_core.train import adversarial_count, operation_labels
+
+    assert [adversarial_count(128, f) for f in (1.0, 0.5, 0.3, 1e-6)] == [128, 64, 38, 1]
+    y = torch.tensor([3, 1, 4, 1, 5, 9])
+    n_adv = adversarial_count(len(y), 0.5)
+    op = operation_labels(y, n_adv)
+    assert op.tolist() == [0, 0, 0, -1, -1, -1]
+    t = augmented_targets(y, op, 10, 1, 0.3)
+    torch.testing.assert_close(t.sum(1), torch.ones(6))
+    for i in range(6):
+        expected = torch.zeros(11)
+        expected[y[i]] = 0.7 if i < n_adv else 1.0
+        expected[10] = 0.3 if i < n_adv else 0.0
+        torch.testing.assert_close(t[i], expected)
+
+
+def test_an_advplus_run_and_its_matched_adv_see_the_same_images_and_perturb_the_same_rows(tmp_path, data_root,
+                                                                                         monkeypatch):
+    """The matched control (TrainConfig.matched_control) differs only in its labels: the same images in
+    the same order, the same perturbed rows (clean rows untouched, perturbed rows inside the eps-ball),
+    one-hot targets for Adv, LA targets on the perturbed rows only for Adv+."""
+    import labelaug_core.train as train_module
+
+    seen = {}
+    real_step_loss = train_module._step_loss
+
+    def recording(trained, model, config, x, y, precision, class_weight=None, n_adv=None):
+        seen.setdefault(config.method, []).append((x.detach().clone(), y.clone(), n_adv))
+        return real_step_loss(trained, model, config, x, y, precision, class_weight, n_adv)
+
+    monkeypatch.setattr(train_module, "_step_loss", recording)
+    plus = TrainConfig(method="advplus", delta=0.3, adv_fraction=0.25, **(TINY | dict(epochs=1, train_subset=256)))
+    control = plus.matched_control()
+    assert control.method == "adv" and control.adv_fraction == 0.25 and control.resolved().delta == 0
+    originals = {}
+
+    def clean_batches(config):
+        from labelaug_core.data.loaders import make_loader
+
+        loader = make_loader("fashion-mnist", "train", 64, train=True, data_dir=data_root, seed=config.seed, subset=256)
+        loader.set_epoch(0)
+        return list(loader)
+
+    for config in (plus, control):
+        train(config, tmp_path / config.method, data_dir=data_root, device="cpu", progress=False)
+        originals[config.method] = clean_batches(config)
+    assert len(seen["adv"]) == len(seen["advplus"]) == 4
+    eps = plus.resolved().eps
+    for (xa, ya, na), (xp, yp, np_), (x0, y0) in zip(seen["adv"], seen["advplus"], originals["adv"]):
+        assert na == np_ == 16 and torch.equal(ya, yp) and torch.equal(ya, y0)
+        for x in (xa, xp):
+            assert torch.equal(x[16:], x0[16:])                       # clean rows untouched
+            assert (x[:16] - x0[:16]).abs().max() <= eps + 1e-6        # perturbed rows inside the ball
+            assert not torch.equal(x[:16], x0[:16])

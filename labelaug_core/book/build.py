@@ -120,7 +120,7 @@ def notebook_stamp(source: Path, parameters: dict[str, Any], run_dirs: list[Path
         "notebook": _sha256(source.read_bytes()),
         "parameters": parameters,
         "run_metrics": {f"{d.parent.parent.name}/{d.name}": _sha256((d / "metrics.json").read_bytes()) for d in run_dirs},
-        "files": {f.name: _sha256(f.read_bytes()) for f in files},
+        "files": {f"{f.parent.name}/{f.name}": _sha256(f.read_bytes()) for f in files},
         "code": code_digests(*notebook_code(source)),
         "labelaug_core": __version__,
     }
@@ -240,6 +240,27 @@ def build_html(root: Path = Path(".")) -> Path:
     return root / "_build" / "html" / "index.html"
 
 
+def check_run_inputs(plan, runs_dir: Path, data_dir: str | None, device: str | None) -> None:
+    """Every run of ``plan``, checked before anything trains or is written: its classes, the sizes it asks
+    of the data (:func:`labelaug_core.data.loaders.check_sizes`) and, for a run cached in ``runs_dir``,
+    that it was trained on these data (:func:`labelaug_core.runs.store.check_cached_data`)."""
+    from labelaug_core.data.loaders import check_sizes
+    from labelaug_core.data.sources import dataset_info
+    from labelaug_core.runs.store import check_cached_data
+
+    for config in plan.runs:
+        config = config.resolved(device)
+        try:
+            config.check_classes(dataset_info(config.dataset, data_dir).num_classes)
+            check_sizes(config.dataset, data_dir, train_subset=config.train_subset, test_subset=config.test_subset,
+                        eval_subset=config.eval_subset, batch_size=config.batch_size)
+        except ConfigError as exc:
+            raise ConfigError(f"{plan.source}: {exc}") from exc
+        if config.init_source() is not None:
+            check_cached_data(config.init_source(), runs_dir, data_dir, device)
+        check_cached_data(config, runs_dir, data_dir, device)
+
+
 def build_book(
     profile: str | None = None,
     *,
@@ -249,12 +270,13 @@ def build_book(
     data_dir: str | None = None,
     device: str | None = None,
     progress: bool = True,
+    runs_dir: Path | str | None = None,
 ) -> Path:
     """Run the plan of ``profile`` (or the plan file ``plan_file``) and build the book; returns
     ``_build/html/index.html``.
 
     Trains (or reuses) every run of ``experiments/<profile>.yaml`` (or of ``plan_file``, a
-    YAML file anywhere) into ``root/runs``, executes every chapter into ``root/book`` (reusing
+    YAML file anywhere) into ``runs_dir`` (default ``root/runs``), executes every chapter into ``root/book`` (reusing
     unchanged ones unless ``force``) and builds the HTML into ``root/_build/html``.
     ``data_dir`` defaults to ``$LABELAUG_DATA``. Raises ConfigError for a bad plan (before
     anything runs or is written) and BookError when a notebook or the HTML build fails. With
@@ -274,11 +296,12 @@ def build_book(
         raise ConfigError(f"{plan.source}: a publish_only plan builds no book; make its runs with "
                           f"'labelaug publish {'--plan ' + str(plan_file) if plan_file else '--profile ' + plan.profile}'")
     data_dir = data_dir if data_dir is not None else os.environ.get("LABELAUG_DATA")
-    runs_dir = root / "runs"
+    runs_dir = Path(runs_dir).resolve() if runs_dir is not None else root / "runs"
     sources = {n: root / "notebooks" / f"{n}.ipynb" for n in plan.chapters}
     declared = {n: set(papermill.inspect_notebook(str(sources[n]))) for n in plan.chapters}
     parameters = {n: notebook_parameters(plan, n, declared[n], runs_dir, data_dir) for n in plan.chapters}
     check_required_runs(plan, declared)
+    check_run_inputs(plan, runs_dir, data_dir, device)
     check_kernel()
     install_static_assets(root)
 
@@ -298,8 +321,9 @@ def build_book(
             steps.step(f"chapter {i}/{len(plan.chapters)} {name}")
             reads_runs = "runs_dir" in declared[name]
             results = sorted(Path(parameters[name]["results_dir"]).glob("*.json")) if "results_dir" in declared[name] else []
-            if "published_dir" in declared[name]:  # the manifest names the published runs and the commit that made them
-                results += sorted(Path(parameters[name]["published_dir"]).glob("manifest.json"))
+            for published in ("published_dir", "design_dir"):  # a manifest names the published runs and their commit
+                if published in declared[name]:
+                    results += sorted(Path(parameters[name][published]).glob("manifest.json"))
             stamp = notebook_stamp(sources[name], parameters[name], run_dirs if reads_runs else [], results)
             cells = executable_cells(json.loads(sources[name].read_text())["cells"]) + bool(parameters[name])
             chapter = steps.chapter(name, cells)

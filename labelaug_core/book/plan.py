@@ -71,7 +71,7 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 # Papermill parameters every notebook may declare besides ``settings``.
-COMMON_PARAMETERS = ("profile", "seeds", "runs_dir", "data_dir", "results_dir", "published_dir")
+COMMON_PARAMETERS = ("profile", "seeds", "runs_dir", "data_dir", "results_dir", "published_dir", "design_dir")
 
 # The papermill parameter that carries the plan's ``settings:`` mapping (TrainConfig fields) as one dict.
 SETTINGS_PARAMETER = "settings"
@@ -79,6 +79,7 @@ SETTINGS_PARAMETER = "settings"
 
 RESULTS_DIR = Path("benchmarks") / "results"  # `labelaug bench` JSON files, read by the performance chapter
 PUBLISHED_DIR = Path("results") / "verdict"  # `labelaug publish --profile verdict`, read by the reproduction report
+DESIGN_DIR = Path("results") / "la-design"  # `labelaug publish --profile la-design` (make verdict), read by it too
 
 
 class BookError(RuntimeError):
@@ -108,7 +109,16 @@ def available_profiles(root: Path = Path(".")) -> list[str]:
 
 def toc_files(root: Path = Path(".")) -> list[str]:
     """Every ``file:`` of ``_toc.yml`` (the root first), in reading order, without suffix."""
-    toc = yaml.safe_load((Path(root) / "_toc.yml").read_text())
+    path = Path(root) / "_toc.yml"
+    if not path.is_file():
+        raise ConfigError(f"_toc.yml: not found in {Path(root).resolve()}; run labelaug in the book's folder "
+                          "(the repository root, which holds _toc.yml, experiments/ and notebooks/)")
+    try:
+        toc = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"_toc.yml: not YAML ({' '.join(str(exc).split())[:120]})") from exc
+    if not isinstance(toc, dict) or "root" not in toc:
+        raise ConfigError(f"_toc.yml: must be a Jupyter Book table of contents with a root: entry; got {toc!r:.80}")
     found = [toc["root"]]
 
     def walk(entries: list[dict]) -> None:
@@ -146,6 +156,9 @@ def _grid(entry: dict[str, Any]) -> list[dict[str, Any]]:
 def plan_path(profile: str, root: Path = Path(".")) -> Path:
     """The file of profile ``profile``: ``root/experiments/<profile>.yaml``; ConfigError if none."""
     profiles = available_profiles(root)
+    if not profiles:
+        raise ConfigError(f"profile: no experiments/*.yaml in {Path(root).resolve()}; run labelaug in the book's "
+                          "folder (the repository root), or give --plan FILE.yaml")
     if profile not in profiles:
         raise ConfigError(f"profile must be one of {', '.join(profiles) or '(none in experiments/)'}; got {profile!r}")
     return Path(root) / "experiments" / f"{profile}.yaml"
@@ -229,11 +242,21 @@ def read_plan(path: Path | str, root: Path = Path("."), *, where: str | None = N
     entries = [] if raw.get("runs") is None else raw["runs"]
     if not isinstance(entries, list):
         raise ConfigError(f"{where}: runs must be a list of mappings of config fields to values or lists; got {entries!r}")
+    if not entries:  # no run validates the settings: check them on their own
+        try:
+            TrainConfig.from_dict(dict(settings)).resolved()
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: settings: {exc}") from exc
     runs: dict[str, TrainConfig] = {}
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict):
             raise ConfigError(f"{where}: runs[{i}] must be a mapping of config fields to values or lists")
         _check_config_values(where, f"runs[{i}]", entry, lists=True)
+        if not entry:
+            raise ConfigError(f"{where}: runs[{i}] is empty; give at least one config field (e.g. method: std)")
+        if any(isinstance(v, list) and not v for v in entry.values()):
+            empty = next(k for k, v in entry.items() if isinstance(v, list) and not v)
+            raise ConfigError(f"{where}: runs[{i}].{empty} is an empty list (no run); give at least one value")
         for combo in _grid(entry):
             for seed in ([combo["seed"]] if "seed" in combo else seeds):
                 try:
@@ -253,6 +276,9 @@ def read_plan(path: Path | str, root: Path = Path("."), *, where: str | None = N
     publish_only = raw.get("publish_only", False)
     if not isinstance(publish_only, bool):
         raise ConfigError(f"{where}: publish_only must be true or false; got {publish_only!r}")
+    if publish_only and not runs:
+        raise ConfigError(f"{where}: runs: a publish_only plan must list at least one run "
+                          "(e.g. {method: [std, adv, advplus]}); it has none")
     if publish_only and per_notebook:
         raise ConfigError(f"{where}: notebooks: a publish_only plan builds no book; remove the notebooks entry")
     confirm = _read_confirm(where, raw.get("confirm"), seeds, publish_only)
@@ -312,7 +338,7 @@ def notebook_parameters(plan: Plan, name: str, declared: set[str], runs_dir: Pat
     """The papermill parameters of chapter ``name``: what the plan offers that the notebook declares.
 
     The plan's shared settings travel as one dict, ``settings``; ``profile``, ``seeds``, ``runs_dir``,
-    ``data_dir``, ``results_dir`` and ``published_dir`` (:data:`COMMON_PARAMETERS`) as themselves; then the chapter's
+    ``data_dir``, ``results_dir``, ``published_dir`` and ``design_dir`` (:data:`COMMON_PARAMETERS`) as themselves; then the chapter's
     own ``notebooks`` entry. Raises ConfigError for an entry the notebook does not declare, an entry
     that would override a shared parameter, a notebook that reads runs without declaring
     ``settings``, and a notebook that still declares a settings field as a parameter of its own
@@ -339,5 +365,6 @@ def notebook_parameters(plan: Plan, name: str, declared: set[str], runs_dir: Pat
     offered = {SETTINGS_PARAMETER: dict(plan.settings), "profile": plan.profile, "seeds": plan.seeds,
                "runs_dir": str(runs_dir), "data_dir": data_dir,
                "results_dir": str(runs_dir.parent / RESULTS_DIR),
-               "published_dir": str(runs_dir.parent / PUBLISHED_DIR)} | own
+               "published_dir": str(runs_dir.parent / PUBLISHED_DIR),
+               "design_dir": str(runs_dir.parent / DESIGN_DIR)} | own
     return {k: v for k, v in offered.items() if k in declared}

@@ -163,3 +163,74 @@ def significant_direction(comparison: dict, *, level: float = 0.05) -> int:
 def is_significant(comparison: dict, *, level: float = 0.05) -> bool:
     """Is method B's lower error beyond noise? :func:`significant_direction` is 1."""
     return significant_direction(comparison, level=level) == 1
+
+
+def sd_interval(sd: float, seeds: int, *, confidence: float = 0.95) -> tuple[float, float]:
+    """The chi-square interval of a standard deviation ``sd`` (ddof = 1) estimated from ``seeds``
+    values of a normal quantity: ``[sd sqrt((S-1)/chi2_hi), sd sqrt((S-1)/chi2_lo)]``. With 3 seeds
+    it spans about 0.52x to 6.3x the estimate; NaN for fewer than 2 seeds."""
+    if seeds < 2 or not math.isfinite(sd):
+        return float("nan"), float("nan")
+    df = seeds - 1
+    tail = (1 - confidence) / 2
+    return (sd * math.sqrt(df / stats.chi2.ppf(1 - tail, df)), sd * math.sqrt(df / stats.chi2.ppf(tail, df)))
+
+
+def mcnemar_mde(n: int, discordant_rate: float, *, level: float = 0.05, power: float = 0.8) -> float:
+    """The smallest error difference (pp) that a two-sided McNemar test on ``n`` paired images detects
+    with probability ``power`` at ``level``, when a share ``discordant_rate`` (in (0, 1]) of the
+    images is discordant (one model right, the other wrong): the normal approximation
+    ``100 (z_(1-level/2) + z_power) sqrt(discordant_rate / n)`` (the difference's SE under the null
+    is ``sqrt(discordant_rate / n)``)."""
+    if n < 1 or not 0 < discordant_rate <= 1:
+        raise ConfigError(f"mcnemar_mde: n must be >= 1 and discordant_rate in (0, 1]; got {n}, {discordant_rate}")
+    z = stats.norm.ppf(1 - level / 2) + stats.norm.ppf(power)
+    return float(100.0 * z * math.sqrt(discordant_rate / n))
+
+
+def simulated_power(effect_pp: float, *, n: int, discordant_rate: float, seeds: int, training_sd_pp: float = 0.0,
+                    rule: str = "both", level: float = 0.05, n_sim: int = 2000, seed: int = 0) -> float:
+    """Power of a comparison of two training methods over ``seeds`` seeds, each pair of models
+    evaluated on the same ``n`` images, simulated ``n_sim`` times (seeded; the global RNG untouched).
+
+    Model: seed s's true gain is ``effect_pp`` plus a normal training effect of SD ``training_sd_pp``;
+    its ``n`` images fall into "only A wrong" / "only B wrong" / concordant with probabilities
+    ``(d + g_s) / 2``, ``(d - g_s) / 2``, ``1 - d`` (``d = discordant_rate``, ``g_s`` the gain as a
+    share). ``rule``: ``"pooled"`` (the pooled McNemar test over all seeds' images, p < ``level``, in
+    B's favour) or ``"both"`` (:func:`significant_direction`'s rule: that test *and* the t interval
+    of the per-seed differences above 0). Returns the share of simulations that detect B's gain.
+    """
+    if rule not in ("pooled", "both"):
+        raise ConfigError(f"rule must be one of pooled, both; got {rule!r}")
+    rng = np.random.default_rng(seed)
+    gains = effect_pp / 100 + rng.normal(0.0, training_sd_pp / 100, size=(n_sim, seeds))
+    p_b = np.clip((discordant_rate + gains) / 2, 0, discordant_rate)
+    b = rng.binomial(n, p_b)
+    c = rng.binomial(n - b, np.clip((discordant_rate - p_b) / np.maximum(1 - p_b, 1e-12), 0, 1))
+    diffs = 100.0 * (b - c) / n
+    bs, cs = b.sum(axis=1), c.sum(axis=1)
+    p_pooled = np.array([stats.binomtest(int(x), int(x + y), 0.5).pvalue if x + y else 1.0 for x, y in zip(bs, cs)])
+    detected = (p_pooled < level) & (bs > cs)
+    if rule == "both" and seeds >= 2:
+        half = stats.t.ppf(0.975, seeds - 1) * diffs.std(axis=1, ddof=1) / math.sqrt(seeds)
+        detected &= diffs.mean(axis=1) - half > 0
+    return float(detected.mean())
+
+
+def minimum_detectable_effect(*, n: int, discordant_rate: float, seeds: int, training_sd_pp: float = 0.0,
+                              rule: str = "both", power: float = 0.8, level: float = 0.05, n_sim: int = 2000,
+                              seed: int = 0, max_pp: float = 50.0) -> float:
+    """The smallest gain (pp) that :func:`simulated_power` detects with probability ``power``: found by
+    bisection to 0.01 pp (common random numbers: the same ``seed`` at every effect, so the power is
+    monotone in the effect). ``max_pp`` if even that is not detected."""
+    def enough(effect: float) -> bool:
+        return simulated_power(effect, n=n, discordant_rate=discordant_rate, seeds=seeds, training_sd_pp=training_sd_pp,
+                               rule=rule, level=level, n_sim=n_sim, seed=seed) >= power
+
+    low, high = 0.0, min(max_pp, 100.0 * discordant_rate)
+    if not enough(high):
+        return float(max_pp)
+    while high - low > 0.01:
+        mid = (low + high) / 2
+        low, high = (low, mid) if enough(mid) else (mid, high)
+    return float(high)

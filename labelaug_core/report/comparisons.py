@@ -12,7 +12,7 @@ import math
 import pandas as pd
 
 from labelaug_core.errors import ConfigError
-from labelaug_core.evaluation.paired import compare_methods, seed_summary, significant_direction
+from labelaug_core.evaluation.paired import compare_methods, sd_interval, seed_summary, significant_direction
 from labelaug_core.report.tables import (
     HEADLINE_COMPARISONS,
     METHOD_NAMES,
@@ -110,9 +110,14 @@ def difference_words(c: dict, before: str, after: str, what: str) -> str:
         head += (f", mean of {seeds} seeds; per-seed differences {', '.join(f'{d:+.2f}' for d in across['diffs'])} pp, "
                  f"95% CI of the mean [{across['ci_low']:+.2f}, {across['ci_high']:+.2f}] pp; McNemar p per seed {ps}, "
                  f"pooled over seeds {c['pooled']['p_value']:.3g})")
-        noise = (f" The seed-to-seed SD of the difference ({c['seed_sd_pp']:.2f} pp) holds the evaluation's noise (the "
-                 f"paired SE of one seed, {c['eval_se_pp']:.2f} pp) and the training's (what is left, "
-                 f"√(SD² − SE²) = {c['training_sd_pp']:.2f} pp): the noise of **{c['dominant_noise']}** dominates.")
+        low, high = sd_interval(c["seed_sd_pp"], seeds)
+        noise = (f" The seed-to-seed SD of the difference ({c['seed_sd_pp']:.2f} pp; 95% interval [{low:.2f}, "
+                 f"{high:.2f}] pp from {seeds} seeds) holds the evaluation's noise (the paired SE of one seed, "
+                 f"{c['eval_se_pp']:.2f} pp) and the training's (what is left, √(SD² − SE²) = "
+                 f"{c['training_sd_pp']:.2f} pp). The point estimates put more of it in the "
+                 f"{c['dominant_noise']}, but "
+                 + ("an SD from so few seeds cannot establish which noise dominates."
+                    if low < c["eval_se_pp"] < high or seeds < 5 else "the SD's interval excludes the other reading."))
     else:
         only = c["per_seed"][0]
         head += (f", one seed; paired SE {only['se_pp']:.2f} pp, 95% CI [{only['ci_low_pp']:+.2f}, "

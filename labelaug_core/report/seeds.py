@@ -14,7 +14,7 @@ import pandas as pd
 
 from labelaug_core.evaluation.ladder import StrongEval, worst_of
 from labelaug_core.evaluation.paired import seed_summary
-from labelaug_core.report.comparisons import collapse_sentence, comparison_row, mean_sd_frame
+from labelaug_core.report.comparisons import collapse_sentence, comparison_row, compare_runs, mean_sd_frame
 from labelaug_core.report.tables import METHOD_NAMES, PAPER_FIELDS
 from labelaug_core.report.verdict import claim_verdict, verdict_sentence
 from labelaug_core.runs.published import Published
@@ -29,12 +29,15 @@ def strong_of(pub: Published, run) -> StrongEval:
 
 
 def protocol_verdicts(pub: Published) -> dict[str, dict]:
-    """``{protocol: claim_verdict(Adv, Adv+)}`` for each protocol with published Adv and Adv+ runs."""
+    """``{protocol: claim_verdict(Adv, Adv+)}`` for each protocol with published Adv and Adv+ runs: the
+    PGD-40 comparison pairs every image the runs' own PGD-40 evaluation attacked (``eval_subset``), the
+    ensemble comparison the ensemble's ``strong_subset`` images."""
     verdicts = {}
     for protocol, init in PROTOCOLS.items():
         adv, advplus = pub.select("adv", init), pub.select("advplus", init)
         if adv and advplus:
-            verdicts[protocol] = claim_verdict([strong_of(pub, r) for r in adv], [strong_of(pub, r) for r in advplus])
+            verdicts[protocol] = claim_verdict([strong_of(pub, r) for r in adv], [strong_of(pub, r) for r in advplus],
+                                               pgd40=compare_runs(adv, advplus, "pgd"))
     return verdicts
 
 
@@ -51,13 +54,16 @@ def _runs_by_row(pub: Published) -> dict[tuple[str, str], list]:
 def per_seed_errors(pub: Published) -> pd.DataFrame:
     """Every published run's numbers: rows (protocol, method, seed) with clean error (its test
     subset), PGD-40 error (its own evaluation), ensemble error (the published strong evaluation),
+    each beside the number of test images it rests on (``n_clean``, ``n_pgd40``, ``n_ensemble``),
     the clean per-class SD (ddof = 0) and the worst class's clean error."""
     rows = []
     for (protocol, method), runs in _runs_by_row(pub).items():
         for r in runs:
+            strong = strong_of(pub, r)
             rows.append({"protocol": protocol, "method": method, "seed": r.config.seed,
-                         "clean_err": float(r.metrics["clean_err"]), "pgd40_err": float(r.metrics["pgd_err"]),
-                         "ensemble_err": strong_of(pub, r).errors()["ensemble"],
+                         "clean_err": float(r.metrics["clean_err"]), "n_clean": int(r.metrics["n_test"]),
+                         "pgd40_err": float(r.metrics["pgd_err"]), "n_pgd40": int(r.metrics["n_attacked"]),
+                         "ensemble_err": strong.errors()["ensemble"], "n_ensemble": int(len(strong.y)),
                          "clean_class_sd": float(r.metrics["clean_class_sd"]),
                          "worst_class_clean_err": float(r.per_class["clean_err"].max())})
     return pd.DataFrame(rows)
@@ -67,13 +73,16 @@ def seed_summary_table(pub: Published) -> pd.DataFrame:
     """:func:`per_seed_errors` as "mean ± SD" over seeds (SD ddof = 1), one row per (protocol, method)."""
     columns = ("clean_err", "pgd40_err", "ensemble_err", "clean_class_sd", "worst_class_clean_err")
     rows = {}
-    for key, group in per_seed_errors(pub).groupby(["protocol", "method"], sort=False):
+    per_seed = per_seed_errors(pub)
+    for key, group in per_seed.groupby(["protocol", "method"], sort=False):
         summaries = {c: seed_summary(group[c].to_numpy()) for c in columns}
         rows[key] = ({c: s["mean"] for c, s in summaries.items()} | {f"{c}_sd": s["sd"] for c, s in summaries.items()}
                      | {"seeds": len(group)})
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index = pd.MultiIndex.from_tuples(table.index, names=["protocol", "method"])
-    return mean_sd_frame(table, columns)
+    images = {c: sorted(set(per_seed[f"n_{c.removesuffix('_err')}"])) for c in ("clean_err", "pgd40_err", "ensemble_err")}
+    named = {c: f"{c} ({', '.join(f'{n:,}' for n in ns)} images)" for c, ns in images.items()}
+    return mean_sd_frame(table, columns).rename(columns=named)
 
 
 def verdict_statistics(verdicts: dict[str, dict]) -> pd.DataFrame:
@@ -83,7 +92,8 @@ def verdict_statistics(verdicts: dict[str, dict]) -> pd.DataFrame:
     for protocol, v in verdicts.items():
         for attack in ("pgd40", "ensemble"):
             label = f"{protocol}: Adv -> Adv+, {'PGD-40' if attack == 'pgd40' else 'ensemble'} error"
-            rows.append(comparison_row(label, v[attack]) | {"outcome": v["outcome"]})
+            rows.append(comparison_row(label, v[attack]) | {"n_per_seed": v[attack]["per_seed"][0]["n"],
+                                                           "outcome": v["outcome"]})
     return pd.DataFrame(rows).set_index("comparison")
 
 
@@ -92,11 +102,13 @@ SETTING_FIELDS = ("dataset", "model", "eps", "steps", "eval_steps", "epochs", "t
 
 
 def settings_comparison(pub: Published, settings: dict) -> pd.DataFrame:
-    """The published runs' settings beside this book's own (``settings``: the plan's TrainConfig
-    fields): one row per field of :data:`SETTING_FIELDS`, columns ``paper`` (:data:`PAPER_FIELDS`),
-    ``verdict runs`` (Adv+ from scratch; the fine-tune fields from a fine-tuned Adv+), ``this book's
-    runs`` (Adv+, trained from scratch) and ``differs`` (verdict runs against this book's). Subset
-    sizes of 0 mean the whole split."""
+    """The published runs' settings beside the paper's and this book's own (``settings``: the plan's
+    TrainConfig fields): one row per field of :data:`SETTING_FIELDS`, columns ``paper``
+    (:data:`PAPER_FIELDS`; "–" where the paper does not state it), ``verdict runs`` (Adv+ from scratch;
+    the fine-tune fields from a fine-tuned Adv+), ``this book's runs`` (Adv+, trained from scratch)
+    and ``verdict vs paper`` (``DIFFERS`` where the paper states a value and the verdict runs use
+    another). ε is in [0, 1] pixel units here; the paper does not state its units (the authors'
+    code: normalised units), so that row always differs. Subset sizes of 0 mean the whole split."""
     from labelaug_core.config import TrainConfig
 
     scratch, tuned = pub.select("advplus"), pub.select("advplus", "std")
@@ -108,8 +120,13 @@ def settings_comparison(pub: Published, settings: dict) -> pd.DataFrame:
             ours = "– (from scratch)"
         else:
             theirs, ours = getattr(scratch[0].config, name), getattr(own, name)
-        rows[name] = {"paper": PAPER_FIELDS[name], "verdict runs": str(theirs), "this book's runs": str(ours),
-                      "differs": "DIFFERS" if str(theirs) != str(ours) else ""}
+        paper = PAPER_FIELDS[name]
+        if name == "eps":
+            theirs, ours = f"{theirs:g} (pixel units)", f"{ours:g} (pixel units)"
+            paper = f"{paper} (units not stated; the authors' code: normalised units)"
+        differs = paper not in ("–",) and str(theirs) != str(paper)
+        rows[name] = {"paper": paper, "verdict runs": str(theirs), "this book's runs": str(ours),
+                      "verdict vs paper": "DIFFERS" if differs else ""}
     return pd.DataFrame.from_dict(rows, orient="index")
 
 

@@ -16,7 +16,7 @@ from scipy import stats
 
 from labelaug_core.errors import ConfigError
 from labelaug_core.evaluation.ladder import LADDER, StrongEval, worst_of
-from labelaug_core.evaluation.paired import compare_methods, is_significant
+from labelaug_core.evaluation.paired import compare_methods, is_significant, significant_direction
 from labelaug_core.report.comparisons import difference_words
 from labelaug_core.report.tables import paper_relative_drop
 
@@ -81,7 +81,7 @@ def member_table(evals: dict[str, list[StrongEval]]) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def claim_verdict(adv: list[StrongEval], advplus: list[StrongEval]) -> dict:
+def claim_verdict(adv: list[StrongEval], advplus: list[StrongEval], *, pgd40: dict | None = None) -> dict:
     """Does Adv+'s PGD-40 gain over Adv survive the strong ensemble? Paired, and over seeds.
 
     ``adv[s]``, ``advplus[s]``: the strong evaluations of seed s's Adv and Adv+ models on the same
@@ -93,7 +93,12 @@ def claim_verdict(adv: list[StrongEval], advplus: list[StrongEval]) -> dict:
     Adv's mean error (%; the paper's for PGD-40 is
     :func:`~labelaug_core.report.tables.paper_relative_drop`), ``retained`` = gain_ensemble / gain_pgd40.
 
-    ``outcome``: ``"no PGD-40 gain"`` (mean PGD-40 gain <= 0: nothing to test), ``"vanishes"``
+    ``pgd40``: a :func:`~labelaug_core.evaluation.paired.compare_methods` of the PGD-40 masks to use
+    instead of the ensemble's own PGD-40 rung (e.g. the runs' own PGD-40 evaluation on every image
+    they attacked, more than the ensemble's subset).
+
+    ``outcome``: ``"no PGD-40 gain"`` (Adv+'s PGD-40 error is not lower beyond noise,
+    :func:`~labelaug_core.evaluation.paired.significant_direction`: nothing to test), ``"vanishes"``
     (ensemble gain <= 0), ``"within noise"`` (not significant by
     :func:`~labelaug_core.evaluation.paired.is_significant`: with >= 2 seeds the t interval of the
     per-seed gains reaches 0; with one seed McNemar's p >= 0.05), ``"shrinks"`` (significant, but
@@ -101,11 +106,12 @@ def claim_verdict(adv: list[StrongEval], advplus: list[StrongEval]) -> dict:
     """
     if not adv or len(adv) != len(advplus):
         raise ConfigError(f"claim_verdict: one evaluation per seed of each model; got {len(adv)} and {len(advplus)}")
-    pgd40 = compare_methods([e.wrong["pgd-40"] for e in adv], [e.wrong["pgd-40"] for e in advplus])
+    if pgd40 is None:
+        pgd40 = compare_methods([e.wrong["pgd-40"] for e in adv], [e.wrong["pgd-40"] for e in advplus])
     ensemble = compare_methods([e.wrong["ensemble"] for e in adv], [e.wrong["ensemble"] for e in advplus])
     gain_pgd, gain_ens = pgd40["across_seeds"]["mean"], ensemble["across_seeds"]["mean"]
     retained = gain_ens / gain_pgd if gain_pgd > 0 else float("nan")
-    if gain_pgd <= 0:
+    if gain_pgd <= 0 or significant_direction(pgd40) != 1:
         outcome = "no PGD-40 gain"
     elif gain_ens <= 0:
         outcome = "vanishes"
@@ -124,12 +130,15 @@ def claim_verdict(adv: list[StrongEval], advplus: list[StrongEval]) -> dict:
 
 def verdict_sentence(v: dict) -> str:
     """One Markdown paragraph stating :func:`claim_verdict`'s result from its numbers."""
-    head = (f"Under PGD-40: {difference_words(v['pgd40'], 'Adv', 'Adv+', 'PGD-40 error')} "
+    n_pgd, n_ens = v["pgd40"]["per_seed"][0]["n"], v["n"]
+    head = (f"Under PGD-40 ({n_pgd:,} images per seed): {difference_words(v['pgd40'], 'Adv', 'Adv+', 'PGD-40 error')} "
             f"That is a {v['relative_pgd40']:.1f}% relative drop (the paper: {paper_relative_drop():.1f}%). "
-            f"Under the strong ensemble: {difference_words(v['ensemble'], 'Adv', 'Adv+', 'ensemble error')} "
+            f"Under the strong ensemble ({n_ens:,} images per seed): "
+            f"{difference_words(v['ensemble'], 'Adv', 'Adv+', 'ensemble error')} "
             f"({v['relative_ensemble']:.1f}% relative drop).")
     tail = {
-        "no PGD-40 gain": "Adv+ is not more robust than Adv even under PGD-40 here, so there is no gain to test.",
+        "no PGD-40 gain": ("Adv+'s PGD-40 error is not lower than Adv's beyond noise, so there is no PGD-40 gain for "
+                           "a stronger attack to test."),
         "vanishes": "**The gain does not survive**: against the ensemble Adv+ is not more robust than Adv.",
         "within noise": "**The gain does not survive clearly**: what is left against the ensemble is within noise.",
         "shrinks": (f"**The gain survives only in part**: {100 * v['retained']:.0f}% of the PGD-40 gain is left "
