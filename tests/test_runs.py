@@ -48,9 +48,16 @@ def test_a_second_process_waits_for_the_run_lock(tmp_path):
 
 def test_status_lists_missing_finished_stale_runs_and_chapters(tmp_path):
     plan = SimpleNamespace(runs=[TrainConfig(**SMALL), TrainConfig(**SMALL | {"method": "std"})], chapters=["01_x"])
+    from labelaug_core.runs.evaluation import evaluation_artifact
+
     done = tmp_path / plan.runs[0].run_id_for("cpu")
     done.mkdir()
-    (done / "metrics.json").write_text("{}")
+    (done / "history.csv").write_text("epoch\n1\n")  # trained...
+    evaluation = evaluation_artifact(plan.runs[0], done)
+    evaluation.stem.mkdir(parents=True)
+    assert run_status(plan, tmp_path, "cpu")[0]["status"] == "missing"  # ...but not evaluated
+    (evaluation.stem / "metrics.json").write_text("{}")
+    evaluation.mark_done()
     old = tmp_path / "fashion-mnist-adv-s0-00000000"
     old.mkdir()
     (old / "key.json").write_text(json.dumps({"code": {"labelaug_core.train": "000000000000"}}))

@@ -414,3 +414,14 @@ def test_weakest_class_note_bias_sentence_and_defence_changes():
             "+1.0 pp, robust SD -2.0 pp, class-mean clean accuracy -1.0 pp.") in text
     assert "- **Adv+, logit bias** vs Adv+: worst-class robust accuracy +1.0 pp" in text
     assert "peers" not in text.split("\n\n", 2)[2]
+
+
+def test_claim_verdict_tests_the_pgd40_gain_itself_before_asking_whether_it_survives():
+    """A small PGD-40 difference that is within noise is no gain: the verdict does not say a gain
+    "does not survive" (which would imply one existed)."""
+    small = [(70.0, 69.7), (70.0, 70.2), (70.0, 69.6)]  # +0.3, -0.2, +0.4 pp
+    v = claim_verdict(*_seeds(small, [(80.0, 79.0)] * 3, shift=3))
+    assert v["gain_pgd40"] > 0 and v["outcome"] == "no PGD-40 gain"
+    sentence = verdict_sentence(v)
+    assert "not lower than Adv's beyond noise" in sentence and "does not survive" not in sentence
+    assert "(1,000 images per seed)" in sentence
