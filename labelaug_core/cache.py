@@ -32,13 +32,32 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 
 # --- Atomic writes -----------------------------------------------------------------------------
 
+def current_umask() -> int:
+    """The process's umask, read without changing it where Linux says it (``/proc/self/status``);
+    elsewhere set and restored at once."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_bytes_atomic(path: Path | str, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder (never half-written)."""
+    """Write ``data`` to ``path`` through a temporary file in the same folder (never half-written).
+
+    The file gets the mode that ``open()`` would give it (0666 less the umask), not ``mkstemp``'s
+    0600: a run written by one user of a shared machine is readable by the others as the umask allows.
+    On failure (no space, read-only, permission) the temporary file is removed and the OSError raised."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o666 & ~current_umask())
             f.write(data)
         os.replace(tmp, path)
     finally:

@@ -8,36 +8,55 @@
     labelaug bench [...]
 
 Bad input prints one line ``labelaug: error: ...`` naming the parameter and what is
-allowed, and exits with status 2, before anything is written.
+allowed, and exits with status 2, before anything is written: the settings, the devices, the
+folders (``--data-dir`` must exist, ``--runs-dir``/``--out`` must be folders that can be written
+when something is to be written there), the sizes asked of the data, and whether a cached run was
+trained on the data given now. An OS error while running (no space left, a read-only or
+unwritable folder) is one line naming the path and the error, exit status 1, with no temporary
+file left behind. Flags are never abbreviated (``--epoch`` is not ``--epochs``).
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import json
 import os
 import sys
 from pathlib import Path
 
-from labelaug_core.config import TrainConfig
+from labelaug_core.config import TrainConfig, field_default, field_help
 from labelaug_core.errors import ConfigError
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)  # --epoch must not be taken for --epochs
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str):  # one line, exit 2 (argparse prints usage too by default)
         raise ConfigError(message)
 
 
+def _help(text: str) -> str:
+    return text.replace("%", "%%")  # argparse formats help strings with %
+
+
 def _config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per TrainConfig field (``--batch-size`` for ``batch_size``), default = unset."""
+    """One flag per TrainConfig field (``--batch-size`` for ``batch_size``), default = unset. The help
+    of each is the comment on the field's line in labelaug_core/config.py (one source) and its default."""
+    meanings = field_help()
+    group = parser.add_argument_group("settings (TrainConfig fields; they make the run id)")
     for field in dataclasses.fields(TrainConfig):
         flag = "--" + field.name.replace("_", "-")
+        text = _help(f"{meanings[field.name] or field.name} (default: {field_default(field.name)})")
         type_name = str(field.type)  # annotations are strings: "float | None", "int", "bool", ...
         if type_name.startswith("bool"):  # --pretrained true|false (also yes/no, 1/0)
-            parser.add_argument(flag, dest=field.name, type=_boolean(field.name), default=None, metavar="true|false")
+            group.add_argument(flag, dest=field.name, type=_boolean(field.name), default=None, metavar="true|false",
+                               help=text)
             continue
         kind = int if type_name.startswith("int") else float if type_name.startswith("float") else str
-        parser.add_argument(flag, dest=field.name, type=kind, default=None, metavar=field.name.upper())
+        group.add_argument(flag, dest=field.name, type=kind, default=None, metavar=field.name.upper(), help=text)
 
 
 def _boolean(name: str):
@@ -50,9 +69,99 @@ def _boolean(name: str):
 
 
 def _common_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", default=os.environ.get("LABELAUG_DATA"), help="data root (default: $LABELAUG_DATA)")
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--data-dir", default=None,
+                        help="data root, an existing folder (default: $LABELAUG_DATA, then Debian's "
+                             "/usr/share/datasets, then ~/.cache/labelaug)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available, else cpu)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars (default: shown)")
+
+
+def _runs_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runs-dir", default="runs", help="folder of the run directories (default: runs)")
+
+
+# --- Checks of the inputs, before anything is written ---------------------------------------------
+
+def _data_dir(args) -> str | None:
+    """``--data-dir``, else ``$LABELAUG_DATA``; either must be an existing folder when given (never
+    skipped silently for the next place the data could be)."""
+    if args.data_dir:
+        if not Path(args.data_dir).is_dir():
+            what = "is not a directory" if Path(args.data_dir).exists() else "does not exist"
+            raise ConfigError(f"data_dir: {args.data_dir} {what} (--data-dir)")
+        return args.data_dir
+    env = os.environ.get("LABELAUG_DATA")
+    if env and not Path(env).is_dir():
+        raise ConfigError(f"data_dir: $LABELAUG_DATA={env} is not an existing folder; fix or unset it, or give --data-dir")
+    return env or None
+
+
+def _device(text: str | None) -> str | None:
+    """``--device``: cpu, cuda or cuda:N (a GPU torch can use on this machine), mps where available."""
+    if text is None:
+        return None
+    import torch
+
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"device must be cpu, cuda or cuda:N; got {text!r}") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device: {text} is not available (torch finds no CUDA GPU on this machine); use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"device: {text} does not exist (this machine has {torch.cuda.device_count()} CUDA GPUs)")
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ConfigError(f"device: {text} is not available on this machine; use --device cpu")
+    elif device.type != "cpu":
+        raise ConfigError(f"device must be cpu, cuda or cuda:N; got {text!r}")
+    return text
+
+
+def _folder(path: str | Path, name: str, *, write: bool) -> Path:
+    """``path`` must be a folder or not yet exist; with ``write``, its nearest existing ancestor must be
+    a folder this process can write (not on a read-only file system)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{name}: {path} is a file, not a folder")
+    if not write:
+        return path
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"{name}: {existing} is a file, not a folder (in {path})")
+    problem = None
+    try:
+        if os.statvfs(existing).f_flag & os.ST_RDONLY:
+            problem = errno.EROFS
+    except OSError:
+        pass
+    if problem is None and not os.access(existing, os.W_OK | os.X_OK):
+        problem = errno.EACCES
+    if problem is not None:
+        raise ConfigError(f"{name}: {existing}: {os.strerror(problem)}; give a folder you can write")
+    return path
+
+
+def _check_run(config: TrainConfig, data_dir: str | None, runs_dir: str | Path, device: str | None) -> dict | None:
+    """What a run needs, checked before anything is written: its classes and the sizes it asks of the
+    data, and, if the run is cached in ``runs_dir``, that it was trained on these data
+    (:func:`labelaug_core.runs.store.check_cached_data`). Returns the data's identity."""
+    from labelaug_core.data.loaders import check_sizes
+    from labelaug_core.data.sources import dataset_info
+    from labelaug_core.runs.store import check_cached_data
+
+    config = config.resolved(device)
+    info = dataset_info(config.dataset, data_dir)
+    config.check_classes(info.num_classes)
+    check_sizes(config.dataset, data_dir, train_subset=config.train_subset, test_subset=config.test_subset,
+                eval_subset=config.eval_subset, batch_size=config.batch_size)
+    source = config.init_source()
+    if source is not None:
+        check_cached_data(source, runs_dir, data_dir, device)
+    return check_cached_data(config, runs_dir, data_dir, device)
 
 
 DEFAULT_PROFILE = "fashion-mnist-cpu"
@@ -61,7 +170,8 @@ DEFAULT_PROFILE = "fashion-mnist-cpu"
 def _plan_flags(parser: argparse.ArgumentParser) -> None:
     """--profile NAME (experiments/NAME.yaml) or --plan FILE (a plan file anywhere), not both."""
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--profile", default=None, help=f"a plan of experiments/ by name (default: {DEFAULT_PROFILE})")
+    which.add_argument("--profile", default=None, help=f"a plan of experiments/ by name, run in the book's folder "
+                                                       f"(default: {DEFAULT_PROFILE})")
     which.add_argument("--plan", default=None, metavar="FILE.yaml",
                        help="a plan file anywhere; its profile name is its `name:` or the file's stem")
 
@@ -77,58 +187,77 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="labelaug", description="Adversarial training with label augmentation.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    p = sub.add_parser("train", help="train and evaluate one run into RUNS_DIR/<run_id>/")
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+
+    p = command("train", "train and evaluate one run into RUNS_DIR/<run_id>/")
     _config_flags(p)
     _common_flags(p)
-    p.add_argument("--runs-dir", default="runs")
+    _runs_flag(p)
 
-    p = sub.add_parser("evaluate", help="evaluate a run's checkpoint again (optionally with other attack settings)")
-    p.add_argument("run_dir")
-    p.add_argument("--eval-steps", type=int, default=None)
-    p.add_argument("--attack-logits", choices=("classes", "all"), default="classes")
-    p.add_argument("--eval-subset", type=int, default=None)
+    p = command("evaluate", "evaluate a run's checkpoint again (optionally with other attack settings)")
+    p.add_argument("run_dir", help="a trained run directory (RUNS_DIR/<run_id>)")
+    p.add_argument("--eval-steps", type=int, default=None, help="PGD steps (default: the run's eval_steps)")
+    p.add_argument("--attack-logits", choices=("classes", "all"), default="classes",
+                   help="logits the attack ascends: the K classes or all K + M outputs (default: classes)")
+    p.add_argument("--eval-subset", type=int, default=None,
+                   help="test images attacked, at most the run's test images (default: the run's eval_subset)")
     _common_flags(p)
 
-    p = sub.add_parser("report", help="print the Table 1 / Table 2 comparison of finished runs")
-    p.add_argument("run_dirs", nargs="+")
+    p = command("report", "print the Table 1 / Table 2 comparison of finished runs")
+    p.add_argument("run_dirs", nargs="+", help="run directories of one data set and one set of settings "
+                                               "(methods and seeds may differ; a run given twice counts once)")
 
-    p = sub.add_parser("book", help="run an experiment plan and build the HTML book")
+    p = command("book", "run an experiment plan and build the HTML book")
     _plan_flags(p)
-    p.add_argument("--force", action="store_true", help="re-execute every notebook")
+    p.add_argument("--force", action="store_true", help="re-execute every notebook (default: reuse unchanged ones)")
+    _runs_flag(p)
+    _common_flags(p)
 
-    p = sub.add_parser("status", help="what a plan has cached, what is stale and why")
+    p = command("status", "what a plan has cached, what is stale and why")
     _plan_flags(p)
-    p.add_argument("--runs-dir", default="runs")
-    p.add_argument("--device", default=None)
+    _runs_flag(p)
+    p.add_argument("--device", default=None, help="the device whose precision the run ids assume (default: cuda if "
+                                                  "available, else cpu)")
 
-    p = sub.add_parser("publish", help="make a plan's runs and strong evaluations; copy their small files to results/")
+    p = command("publish", "make a plan's runs and strong evaluations; copy their small files to results/")
     _plan_flags(p)
-    p.add_argument("--out", default=None, help="folder of the published files (default: results/<profile>)")
-    p.add_argument("--strong-subset", type=int, default=500, help="test images the strong ensemble attacks per run (0: none)")
+    p.add_argument("--out", default=None, help="folder of the published files, outside --runs-dir "
+                                               "(default: results/<profile>)")
+    p.add_argument("--strong-subset", type=int, default=500, help="test images the strong ensemble attacks per run "
+                                                                   "(0: none; default: 500)")
     p.add_argument("--paper-style-subset", type=int, default=0,
-                   help="test images of paper-style PGD-40 per run (0: none)")
-    p.add_argument("--apgd-steps", type=int, default=100, help="steps of APGD-CE and of each APGD-T target")
-    p.add_argument("--n-target-classes", type=int, default=9, help="APGD-T target classes (AutoAttack: 9)")
-    p.add_argument("--pgd-restarts", type=int, default=5, help="random starts of the ensemble's PGD-40")
-    p.add_argument("--runs-dir", default="runs")
+                   help="test images of paper-style PGD-40 per run (0: none; default: 0)")
+    p.add_argument("--apgd-steps", type=int, default=100, help="steps of APGD-CE and of each APGD-T target (default: 100)")
+    p.add_argument("--n-target-classes", type=int, default=9,
+                   help="APGD-T target classes, at most the classes less one (AutoAttack: 9; default: 9)")
+    p.add_argument("--pgd-restarts", type=int, default=5, help="random starts of the ensemble's PGD-40 (default: 5)")
+    _runs_flag(p)
     _common_flags(p)
 
-    p = sub.add_parser("bench", help="speed benchmarks; JSON into benchmarks/results/")
-    p.add_argument("--quick", action="store_true", help="fewer repeats (a smoke check)")
-    p.add_argument("--out", default="benchmarks/results")
+    p = command("bench", "speed benchmarks; JSON into benchmarks/results/")
+    p.add_argument("--quick", action="store_true", help="fewer repeats (a smoke check; default: the full benchmark)")
+    p.add_argument("--out", default="benchmarks/results", help="folder of the result JSON (default: benchmarks/results)")
     return parser
 
 
 def _cmd_train(args) -> int:
     from labelaug_core.distributed import process_group
+    from labelaug_core.runs.store import is_finished
     from labelaug_core.runs.training import ensure_run
 
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None}
-    config = TrainConfig.from_dict(values).resolved(args.device)
+    device = _device(args.device)
+    data_dir = _data_dir(args)
+    config = TrainConfig.from_dict(values).resolved(device)
+    _folder(args.runs_dir, "runs_dir", write=False)
+    _check_run(config, data_dir, args.runs_dir, device)
+    if not is_finished(config, args.runs_dir):
+        _folder(args.runs_dir, "runs_dir", write=True)
     # Under torchrun every rank trains its shard; rank 0 alone writes, evaluates and prints.
-    with process_group(args.device) as me:
-        device = args.device if me.world_size == 1 else str(me.device)
-        run_dir = ensure_run(config, args.runs_dir, data_dir=args.data_dir, device=device,
+    with process_group(device) as me:
+        rank_device = device if me.world_size == 1 else str(me.device)
+        run_dir = ensure_run(config, args.runs_dir, data_dir=data_dir, device=rank_device,
                              progress=not args.no_progress, rank=me.rank, world_size=me.world_size)
     if not me.is_main:
         return 0
@@ -140,13 +269,72 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
+    from labelaug_core.data.loaders import check_sizes
+    from labelaug_core.runs.store import read_config, recorded_data_dir
     from labelaug_core.runs.training import evaluate_again
 
+    device = _device(args.device)
+    data_dir = _data_dir(args)
+    config = read_config(args.run_dir)
+    if args.eval_steps is not None and not 1 <= args.eval_steps <= 100_000:
+        raise ConfigError(f"eval_steps must be between 1 and 100000; got {args.eval_steps}")
+    if args.eval_subset is not None:
+        if args.eval_subset < 0:
+            raise ConfigError(f"eval_subset must be >= 0; got {args.eval_subset}")
+        check_sizes(config.dataset, data_dir or recorded_data_dir(args.run_dir), train=False,
+                    test_subset=config.test_subset, eval_subset=args.eval_subset)
     metrics = evaluate_again(args.run_dir, eval_steps=args.eval_steps, attack_logits=args.attack_logits,
-                             eval_subset=args.eval_subset, data_dir=args.data_dir, device=args.device,
+                             eval_subset=args.eval_subset, data_dir=data_dir, device=device,
                              progress=not args.no_progress)
     print(json.dumps(metrics, indent=2, sort_keys=True))
     return 0
+
+
+# Settings that differ between the methods of one comparison (resolved() sets some per method): each
+# method's runs must agree on them among themselves; every other setting must be equal across all runs.
+_PER_METHOD = ("method", "delta", "num_ops", "attack_bn", "adv_fraction", "init_from", "finetune_epochs", "finetune_lr")
+
+
+def _comparable(runs) -> list:
+    """The runs a report can average (per method, over seeds): each run once (a folder given twice, or the
+    same run id in two folders, counts once), all of one data set, of the same data and of the same
+    settings except the method's own (:data:`_PER_METHOD`) and the seed; else a ConfigError naming two runs."""
+    from labelaug_core.runs.store import recorded_data
+
+    unique, seen = [], set()
+    for run in runs:
+        if run.run_id in seen:
+            print(f"labelaug: note: {run.run_dir} is run {run.run_id} again; counted once", file=sys.stderr)
+            continue
+        seen.add(run.run_id)
+        unique.append(run)
+    first = unique[0]
+
+    def shared(run):
+        return {k: v for k, v in run.config.to_dict().items() if k not in _PER_METHOD + ("seed",)}
+
+    for run in unique[1:]:
+        if run.config.dataset != first.config.dataset:
+            raise ConfigError(f"run_dirs: {first.run_dir} is of {first.config.dataset} and {run.run_dir} of "
+                              f"{run.config.dataset}; a report compares runs of one data set")
+        a, b = recorded_data(first.run_dir), recorded_data(run.run_dir)
+        if a and b and a["digest"] != b["digest"]:
+            raise ConfigError(f"run_dirs: {first.run_dir} and {run.run_dir} were trained on different "
+                              f"{run.config.dataset} files ({a.get('root')}, {b.get('root')}; data.json digests "
+                              f"{a['digest']}, {b['digest']})")
+        differ = [k for k, v in shared(first).items() if shared(run).get(k) != v]
+        if differ:
+            k = differ[0]
+            raise ConfigError(f"run_dirs: {first.run_dir} and {run.run_dir} differ in {k} ({getattr(first.config, k)!r} "
+                              f"vs {getattr(run.config, k)!r}); a report compares methods at the same settings")
+        same_method = next((r for r in unique if r.config.method == run.config.method), run)
+        differ = [k for k in _PER_METHOD if getattr(same_method.config, k) != getattr(run.config, k)]
+        if differ:
+            k = differ[0]
+            raise ConfigError(f"run_dirs: {same_method.run_dir} and {run.run_dir} are both {run.config.method} runs "
+                              f"but differ in {k} ({getattr(same_method.config, k)!r} vs {getattr(run.config, k)!r}); "
+                              "a report averages one setting per method over seeds")
+    return unique
 
 
 def _cmd_report(args) -> int:
@@ -160,7 +348,8 @@ def _cmd_report(args) -> int:
     )
     from labelaug_core.runs.store import load_run
 
-    runs = [load_run(d) for d in args.run_dirs]
+    dirs = list(dict.fromkeys(Path(d).resolve() for d in args.run_dirs))  # a folder given twice counts once
+    runs = _comparable([load_run(d) for d in dirs])
     with pd.option_context("display.float_format", "{:.2f}".format, "display.width", 140):
         print("Table 1: error % (ours: this project's runs; paper: ResNet-50 on ImageNet)")
         print(table1(runs), end="\n\n")
@@ -175,43 +364,90 @@ def _cmd_report(args) -> int:
 def _cmd_book(args) -> int:
     from labelaug_core.book.build import build_book
 
+    device = _device(args.device)
+    data_dir = _data_dir(args)
+    plan = _plan_of(args)  # a bad plan, or no book folder here, is refused before anything runs
+    _folder(args.runs_dir, "runs_dir", write=True)
+    common = dict(force=args.force, data_dir=data_dir, device=device, progress=not args.no_progress,
+                  runs_dir=args.runs_dir)
     if args.plan:
-        build_book(plan_file=args.plan, force=args.force)
+        build_book(plan_file=args.plan, **common)
     else:
-        build_book(args.profile or DEFAULT_PROFILE, force=args.force)
+        build_book(plan.profile, **common)
     return 0
 
 
 def _cmd_status(args) -> int:
     from labelaug_core.runs.status import plan_status
 
-    rows = plan_status(_plan_of(args), args.runs_dir, "book", args.device)
+    device = _device(args.device)
+    plan = _plan_of(args)
+    _folder(args.runs_dir, "runs_dir", write=False)
+    rows = plan_status(plan, args.runs_dir, "book", device)
     width = max(len(r["name"]) for r in rows) if rows else 0
     for row in rows:
         print(f"{row['kind']:8} {row['name']:{width}}  {row['status']}" + (f"  ({row['why']})" if row["why"] else ""))
     return 0
 
 
+def _check_publish(args, plan, out: Path, data_dir: str | None, device: str | None) -> None:
+    """Everything ``publish`` is given, checked before it trains or writes anything."""
+    from labelaug_core.data.loaders import split_size
+    from labelaug_core.data.sources import dataset_info
+    from labelaug_core.runs.published import check_out_dir
+    from labelaug_core.runs.store import is_finished
+
+    for name in ("strong_subset", "paper_style_subset"):
+        if getattr(args, name) < 0:
+            raise ConfigError(f"{name} must be >= 0 (0: none); got {getattr(args, name)}")
+    for name in ("apgd_steps", "n_target_classes", "pgd_restarts"):
+        if getattr(args, name) < 1:
+            raise ConfigError(f"{name} must be >= 1; got {getattr(args, name)}")
+    if not plan.runs:
+        raise ConfigError(f"{plan.source or plan.profile}: runs: the plan lists no runs; nothing to publish")
+    _folder(args.runs_dir, "runs_dir", write=False)
+    check_out_dir(out, args.runs_dir)
+    _folder(out, "out", write=True)
+    for config in plan.runs:
+        _check_run(config, data_dir, args.runs_dir, device)
+        info = dataset_info(config.dataset, data_dir)
+        if args.n_target_classes > info.num_classes - 1:
+            raise ConfigError(f"n_target_classes must be at most {info.num_classes - 1} ({config.dataset} has "
+                              f"{info.num_classes} classes, one of them the true one); got {args.n_target_classes}")
+        tested = config.test_subset or split_size(config.dataset, "test", data_dir)
+        for name in ("strong_subset", "paper_style_subset"):
+            if getattr(args, name) > tested:
+                raise ConfigError(f"{name} must be at most the test images a run evaluates ({tested}); "
+                                  f"got {getattr(args, name)}")
+    if not all(is_finished(c, args.runs_dir) for c in plan.runs):
+        _folder(args.runs_dir, "runs_dir", write=True)
+
+
 def _cmd_publish(args) -> int:
     from labelaug_core.runs.published import publish
 
+    device = _device(args.device)
+    data_dir = _data_dir(args)
     plan = _plan_of(args)
     out = Path(args.out or Path("results") / plan.profile)
+    _check_publish(args, plan, out, data_dir, device)
     which = f"--plan {args.plan}" if args.plan else f"--profile {plan.profile}"
     strong = {"apgd_steps": args.apgd_steps, "n_target_classes": args.n_target_classes, "pgd_restarts": args.pgd_restarts}
     command = (f"labelaug publish {which} --strong-subset {args.strong_subset} "
                f"--paper-style-subset {args.paper_style_subset} "
                + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in strong.items()) + (f" --out {args.out}" if args.out else ""))
     manifest = publish(plan, out, strong_subset=args.strong_subset, paper_style_subset=args.paper_style_subset,
-                       runs_dir=args.runs_dir, data_dir=args.data_dir,
-                       device=args.device, progress=not args.no_progress, command=command, **strong)
-    print(f"{manifest}: {len(json.loads(manifest.read_text())['runs'])} runs published")
+                       runs_dir=args.runs_dir, data_dir=data_dir,
+                       device=device, progress=not args.no_progress, command=command, **strong)
+    run_ids = json.loads(manifest.read_text())["runs"]
+    print(f"{manifest}: {len(run_ids)} runs published")
     return 0
 
 
 def _cmd_bench(args) -> int:
     from labelaug_core.bench.run import run_benchmarks
 
+    _folder(args.out, "out", write=True)  # refused now, not after minutes of benchmarks
     run_benchmarks(out_dir=args.out, quick=args.quick)
     return 0
 
@@ -220,13 +456,26 @@ COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "report": _cmd_repor
             "status": _cmd_status, "publish": _cmd_publish, "bench": _cmd_bench}
 
 
+def _os_error(exc: OSError) -> str:
+    """One line for an OSError: the path and the errno's meaning (``No space left on device``)."""
+    meaning = os.strerror(exc.errno) if exc.errno else (exc.strerror or type(exc).__name__)
+    where = exc.filename if exc.filename is not None else None
+    if where is None:
+        text = " ".join(str(exc).split())
+        return f"{text[:200]}" if text else meaning
+    return f"{where}: {meaning}"
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
     except ConfigError as exc:
-        print(f"labelaug: error: {exc}", file=sys.stderr)
+        print(f"labelaug: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
+    except OSError as exc:  # no space left, read-only file system, permission denied ... while running
+        print(f"labelaug: error: {_os_error(exc)}", file=sys.stderr)
+        return 1
     except Exception as exc:
         from labelaug_core.book.plan import BookError
         from labelaug_core.train import TrainingDiverged

@@ -8,8 +8,14 @@ hashed, so a run directory always states every setting that produced it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
+import inspect
+import io
 import json
+import math
+import numbers
+import tokenize
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -45,20 +51,20 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
 class TrainConfig:
     """Everything that determines a run's result (and so its ``run_id``)."""
 
-    dataset: str = "fashion-mnist"
+    dataset: str = "fashion-mnist"   # fashion-mnist | cifar10 | cifar100 | svhn | imagefolder | imagenet
     method: str = "advplus"          # std | adv | advplus
-    model: str = "auto"              # auto = the dataset's default architecture
-    eps: float | None = None         # L-inf radius, [0, 1] pixel units (train and eval)
+    model: str = "auto"              # auto | small-cnn | preact-resnet18 | resnet50; auto = the dataset's default
+    eps: float | None = None         # L-inf radius, [0, 1] pixel units (train and eval); None = the dataset's default
     alpha: float | None = None       # PGD step, pixel units; None = 2.5 * eps / steps (Madry)
     steps: int = 10                  # PGD steps of the training attack
     delta: float = 0.03              # label-augmentation weight, [0, 1); advplus only
     num_ops: int = 1                 # M extra outputs; advplus only (op 0 = adversarial)
-    epochs: int | None = None
-    batch_size: int | None = None    # global batch (split over ranks when distributed)
-    lr: float | None = None          # peak SGD learning rate, cosine-annealed to lr * 1e-4
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    seed: int = 0
+    epochs: int | None = None        # training epochs; None = the dataset's default
+    batch_size: int | None = None    # global batch (split over ranks when distributed); None = the dataset's default
+    lr: float | None = None          # peak SGD learning rate, cosine-annealed to lr * 1e-4; None = the dataset's default
+    momentum: float = 0.9            # SGD momentum, [0, 1)
+    weight_decay: float = 5e-4       # SGD weight decay (L2), >= 0
+    seed: int = 0                    # initial weights, data order and attack starts; [0, 2**63)
     train_subset: int = 0            # class-balanced training subset size; 0 = all
     test_subset: int = 0             # class-balanced test subset for clean error; 0 = all
     eval_subset: int = 0             # test examples attacked by PGD-k; 0 = test_subset
@@ -206,12 +212,59 @@ class TrainConfig:
         return self.run_id_for(None)
 
 
+@functools.lru_cache(maxsize=1)
+def field_help() -> dict[str, str]:
+    """{field: its meaning}: the comment on each field's line of :class:`TrainConfig` (the one source of
+    the ``labelaug train --help`` texts and of the notebooks' parameter meanings); "" where none."""
+    comments: dict[int, str] = {}
+    source = inspect.getsource(TrainConfig)
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.COMMENT:
+            comments[token.start[0]] = token.string.lstrip("#").strip()
+    lines = source.splitlines()
+    out = {}
+    for f in fields(TrainConfig):
+        number = next((i for i, line in enumerate(lines, 1) if line.strip().startswith(f"{f.name}:")), None)
+        out[f.name] = comments.get(number, "") if number is not None else ""
+    return out
+
+
+def field_default(name: str) -> str:
+    """The default of TrainConfig field ``name`` in words: its value, or for the ``None`` fields that the
+    data set fills in (:data:`DATASET_DEFAULTS`), the value per data set."""
+    default = next(f.default for f in fields(TrainConfig) if f.name == name)
+    per_dataset = {d: v[name] for d, v in DATASET_DEFAULTS.items() if name in v}
+    if default is None and per_dataset:
+        return "by data set: " + ", ".join(f"{d} {v:.4g}" if isinstance(v, float) else f"{d} {v}"
+                                           for d, v in per_dataset.items())
+    if default == "":
+        return '"" (none)'
+    return "None" if default is None else str(default).lower() if isinstance(default, bool) else str(default)
+
+
+# The largest integer a setting may take: seeds and sizes travel as signed 64-bit integers (torch, numpy).
+MAX_INT = 2**63 - 1
+
+
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise ConfigError(message)
 
 
 def _validate(c: TrainConfig) -> None:
+    for f in fields(c):  # types first: a JSON/YAML/papermill value of the wrong kind is named, not a TypeError later
+        value, base = getattr(c, f.name), str(f.type).split("|")[0].strip()
+        if value is None and "None" in str(f.type):
+            continue
+        ok = {"int": isinstance(value, numbers.Integral) and not isinstance(value, bool),
+              "float": isinstance(value, numbers.Real) and not isinstance(value, bool),
+              "bool": isinstance(value, bool), "str": isinstance(value, str)}[base]
+        kind = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}[base]
+        _check(ok, f"{f.name} must be {kind}; got {value!r}")
+        if base == "float":
+            _check(math.isfinite(value), f"{f.name} must be a finite number; got {value}")
+        if base == "int":
+            _check(value <= MAX_INT, f"{f.name} must be at most 2**63 - 1; got {value}")
     _check(c.dataset in DATASET_DEFAULTS, f"dataset must be one of {', '.join(DATASET_DEFAULTS)}; got {c.dataset!r}")
     _check(c.method in METHODS, f"method must be one of {', '.join(METHODS)}; got {c.method!r}")
     _check(c.model in MODELS, f"model must be one of {', '.join(MODELS)}; got {c.model!r}")

@@ -86,9 +86,15 @@ def build_for(config: TrainConfig, data_dir: str | None = None, *, pretrained: b
 
 
 def _save_atomic(state: dict, path: Path) -> None:
+    """``torch.save`` through ``<name>.tmp`` and a rename; the temporary file is removed on failure
+    (a full disk, a read-only folder), so a failed write leaves the previous checkpoint alone."""
     tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def train(
@@ -245,10 +251,9 @@ def _raise_if_diverged(bad_step: torch.Tensor, bad_loss: torch.Tensor, epoch: in
     """Raise TrainingDiverged if the device-side flag marks a non-finite loss (one host sync)."""
     step = int(bad_step)
     if step:
-        raise TrainingDiverged(
-            f"non-finite training loss ({float(bad_loss)}) at epoch {epoch + 1}, step {step}; "
-            f"the last good checkpoint (epoch {last_good}) is kept"
-        )
+        kept = (f"the last good checkpoint (epoch {last_good}) is kept" if last_good else
+                "no checkpoint was written (it diverged before the end of its first epoch); try a lower lr")
+        raise TrainingDiverged(f"non-finite training loss ({float(bad_loss)}) at epoch {epoch + 1}, step {step}; {kept}")
 
 
 def adversarial_count(batch: int, adv_fraction: float) -> int:

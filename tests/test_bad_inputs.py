@@ -5,6 +5,7 @@ regression tests of the data-loss and wrong-cache cases, the OS errors and the f
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import shutil
@@ -103,7 +104,7 @@ def world(tmp_path_factory, data_root) -> dict[str, Path]:
     (truncated / "config.json").write_text(json.dumps(base.resolved("cpu").to_dict()))
     (truncated / "env.json").write_text(json.dumps({"data_dir": None}))
     (truncated / "history.csv").write_text("epoch,lr,train_loss,train_err,epoch_time_s\n1,0.1,1.0,50.0,1.0\n")
-    buffer = __import__("io").BytesIO()
+    buffer = io.BytesIO()
     torch.save({"model": {"w": torch.zeros(1000)}}, buffer)
     (truncated / "checkpoint.pt").write_bytes(buffer.getvalue()[:700])
     (runs / "corrupt-config").mkdir()
@@ -327,8 +328,8 @@ ROWS = [
     ("status-outside-plan", ["status", "--plan", "{plans}/ok.yaml"], "_toc.yml: not found", "outside"),
     ("status-settings-no-runs", ["status", "--plan", "{plans}/settings-only.yaml"], "settings: delta must be in [0, 1)"),
     ("status-publish-empty", ["status", "--plan", "{plans}/pub-empty.yaml"], "must list at least one run"),
-    ("status-device", ["status", "--device", "gpu0"], "device must be cpu, cuda or cuda:N"),
-    ("status-runs-dir", ["status", "--runs-dir", "{w}/a-file"], "runs_dir: {w}/a-file is a file"),
+    ("status-device", ["status", "--profile", "mini", "--device", "gpu0"], "device must be cpu, cuda or cuda:N"),
+    ("status-runs-dir", ["status", "--profile", "mini", "--runs-dir", "{w}/a-file"], "runs_dir: {w}/a-file is a file"),
     # publish
     ("publish-empty", ["publish", "--plan", "{plans}/pub-empty.yaml", "--out", "{w}/out"], "must list at least one run"),
     ("publish-out-is-runs", ["publish", *PLAN, "--runs-dir", "{w}/runs", "--out", "{w}/runs"], "out must be a folder outside"),
@@ -460,7 +461,8 @@ def test_a_run_is_not_returned_for_a_changed_fashion_mnist_copy(tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     copy = tmp_path / "fm"
     write_fashion_mnist(copy, n_train=100, n_test=50)
-    argv = ["train", *_flags(TINY), "--device", "cpu", "--no-progress", "--runs-dir", str(tmp_path / "runs"),
+    settings = TINY | {"test_subset": 0, "eval_subset": 0}  # all 50 test images of the copy
+    argv = ["train", *_flags(settings), "--device", "cpu", "--no-progress", "--runs-dir", str(tmp_path / "runs"),
             "--data-dir", str(copy)]
     assert main(argv) == 0, capsys.readouterr().err
     same = tmp_path / "same"

@@ -50,19 +50,23 @@ def test_train_evaluate_report_end_to_end_on_real_fashion_mnist(tmp_path, data_r
         assert main(["train", "--method", method] + common) == 0
     run_dirs = sorted(p for p in tmp_path.iterdir() if p.is_dir())  # beside them: one .lock file per run
     assert len(run_dirs) == 3
+    from labelaug_core.runs.store import load_run
+
     for run_dir in run_dirs:
         names = {p.name for p in run_dir.iterdir()}
-        assert {"config.json", "metrics.json", "per_class.csv", "history.csv", "env.json", "checkpoint.pt", "predictions.npz"} <= names
-        metrics = json.loads((run_dir / "metrics.json").read_text())
+        assert {"config.json", "key.json", "data.json", "history.csv", "env.json", "checkpoint.pt", "evaluation"} <= names
+        eval_dir = load_run(run_dir).eval_dir  # evaluation/test<T>-pgd<k>-n<N>-<key>/
+        assert {"metrics.json", "per_class.csv", "predictions.npz"} <= {p.name for p in eval_dir.iterdir()}
+        metrics = json.loads((eval_dir / "metrics.json").read_text())
         assert metrics["n_test"] == 500 and metrics["n_attacked"] == 200
         assert 0 <= metrics["clean_err"] <= metrics["pgd_err"] + 5  # robust error is not far below clean
         assert metrics["fgsm_err"] <= metrics["pgd_err"] + 1.0
         env = json.loads((run_dir / "env.json").read_text())
         assert env["torch"].startswith("2.13.0") and "git_commit" in env
     # A finished run is not recomputed.
-    stamp = (run_dirs[0] / "metrics.json").stat().st_mtime_ns
+    stamp = (load_run(run_dirs[0]).eval_dir / "metrics.json").stat().st_mtime_ns
     assert main(["train", "--method", "std"] + common) == 0
-    assert (run_dirs[0] / "metrics.json").stat().st_mtime_ns == stamp
+    assert (load_run(run_dirs[0]).eval_dir / "metrics.json").stat().st_mtime_ns == stamp
     capsys.readouterr()
     std_dir = next(d for d in run_dirs if "-std-" in d.name)
     assert main(["evaluate", str(std_dir), "--eval-steps", "2", "--eval-subset", "100", "--no-progress"]) == 0
@@ -87,5 +91,8 @@ def test_refused_train_names_the_parameter_and_writes_no_run(tmp_path, data_root
     assert main(["train", "--pretrained", "maybe"]) == 2
     assert "pretrained must be true or false; got 'maybe'" in capsys.readouterr().err
     assert main(["train", "--dataset", "imagefolder", "--data-dir", str(tmp_path / "none"), "--runs-dir", str(runs)]) == 2
+    assert "data_dir: " + str(tmp_path / "none") + " does not exist" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["train", "--dataset", "imagefolder", "--data-dir", str(tmp_path / "empty"), "--runs-dir", str(runs)]) == 2
     assert "imagefolder: no train/ folder" in capsys.readouterr().err
     assert not runs.exists() or not any(p.is_dir() for p in runs.iterdir())  # nothing half-written

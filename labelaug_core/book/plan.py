@@ -264,7 +264,11 @@ def read_plan(path: Path | str, root: Path = Path("."), *, where: str | None = N
                 except ConfigError as exc:
                     raise ConfigError(f"{where}: runs[{i}]: {exc}") from exc
                 runs.setdefault(config.run_id, config)
-    chapters = toc_chapters(root)
+    publish_only = raw.get("publish_only", False)
+    if not isinstance(publish_only, bool):
+        raise ConfigError(f"{where}: publish_only must be true or false; got {publish_only!r}")
+    # A publish_only plan builds no book: it needs no book folder (no _toc.yml) around it.
+    chapters = [] if publish_only and not (root / "_toc.yml").is_file() else toc_chapters(root)
     per_notebook = {} if raw.get("notebooks") is None else raw["notebooks"]
     if not isinstance(per_notebook, dict):
         raise ConfigError(f"{where}: notebooks must be a mapping of chapter names to parameters; got {per_notebook!r}")
@@ -273,9 +277,6 @@ def read_plan(path: Path | str, root: Path = Path("."), *, where: str | None = N
             raise ConfigError(f"{where}: notebooks: {chapter!r} is not a chapter of _toc.yml; chapters: {', '.join(chapters)}")
         if not isinstance(values or {}, dict):
             raise ConfigError(f"{where}: notebooks.{chapter} must be a mapping of parameters to values; got {values!r}")
-    publish_only = raw.get("publish_only", False)
-    if not isinstance(publish_only, bool):
-        raise ConfigError(f"{where}: publish_only must be true or false; got {publish_only!r}")
     if publish_only and not runs:
         raise ConfigError(f"{where}: runs: a publish_only plan must list at least one run "
                           "(e.g. {method: [std, adv, advplus]}); it has none")

@@ -63,7 +63,33 @@ def _image_folder(name: str, split: str, data_dir: str | None, transform):
     folder.samples = folder.imgs = [(path, index[folder.classes[t]]) for path, t in folder.samples]
     folder.targets = [t for _, t in folder.samples]
     folder.classes, folder.class_to_idx = classes, index
+    if name == "imagefolder":  # ImageNet's 1.3M files are too many to open up front
+        _check_images(folder.samples)
     return folder
+
+
+_VERIFIED: set[tuple[str, int, int]] = set()  # (path, size, mtime_ns) of files whose header PIL read
+
+
+def _check_images(samples: list[tuple[str, int]]) -> None:
+    """Every file of a folder set must be an image PIL can identify (its header only, no decoding): a
+    stray file named ``.png`` is refused with a one-line ConfigError before anything trains or is
+    written, not found by a DataLoader worker in the middle of training. Memoised per file state."""
+    from PIL import Image
+
+    for path, _ in samples:
+        try:
+            st = os.stat(path)
+            key = (path, st.st_size, st.st_mtime_ns)
+            if key in _VERIFIED:
+                continue
+            with Image.open(path) as image:
+                image.size  # noqa: B018  (the header is read on open)
+        except OSError as exc:  # PIL's UnidentifiedImageError is an OSError
+            reason = "not an image PIL can read" if isinstance(exc, Image.UnidentifiedImageError) else (
+                exc.strerror or str(exc))
+            raise ConfigError(f"{path}: {reason}; remove it from the data folder or replace it") from None
+        _VERIFIED.add(key)
 
 
 class _Examples(torch.utils.data.Dataset):

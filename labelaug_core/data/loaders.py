@@ -125,3 +125,39 @@ def make_loader(
     folder = _image_folder(name, split, data_dir, _transform(name, train, size))
     return FolderLoader(folder, batch_size, train=train, device=device, seed=seed, subset=subset, rank=rank,
                         world_size=world_size, num_workers=num_workers)
+
+
+def split_size(name: str, split: str, data_dir: str | None = None) -> int:
+    """The number of examples of a split (the small sets' arrays are memoised; folder sets list files)."""
+    return len(split_labels(name, split, data_dir))
+
+
+def check_sizes(name: str, data_dir: str | None = None, *, train_subset: int = 0, test_subset: int = 0,
+                eval_subset: int = 0, batch_size: int | None = None, world_size: int = 1,
+                train: bool = True) -> None:
+    """The sizes a run asks of its data, checked against the splits before anything is written; a
+    one-line ConfigError names the setting: ``train_subset`` between 0 (all) and the training split's
+    size and, when ``train``, at least ``batch_size`` per rank (one training batch); ``test_subset``
+    between 0 (all) and the test split's size; ``eval_subset`` at most the test images evaluated
+    (``test_subset``, or the whole split) instead of being cut to them silently."""
+    if train:
+        n_train = split_size(name, "train", data_dir)
+        if not 0 <= train_subset <= n_train:
+            raise ConfigError(f"train_subset must be between 0 (all) and {n_train} ({name}'s training images); "
+                              f"got {train_subset}")
+        examples = train_subset or n_train
+        if batch_size is not None and examples // world_size < batch_size:
+            if train_subset:
+                raise ConfigError(f"train_subset ({train_subset}) must be at least batch_size ({batch_size}, one "
+                                  f"training batch{' per rank' if world_size > 1 else ''}), or batch_size at most "
+                                  f"{train_subset // world_size}; train_subset 0 takes all {n_train} images")
+            raise ConfigError(f"batch_size must be at most {examples // world_size} ({name}'s training images "
+                              f"per rank); got {batch_size}")
+    n_test = split_size(name, "test", data_dir)
+    if not 0 <= test_subset <= n_test:
+        raise ConfigError(f"test_subset must be between 0 (all) and {n_test} ({name}'s test images); got {test_subset}")
+    tested = test_subset or n_test
+    if not 0 <= eval_subset <= tested:
+        which = f"test_subset, {tested}" if test_subset else f"{name}'s test images, {tested}"
+        raise ConfigError(f"eval_subset must be between 0 (= test_subset) and the images evaluated ({which}); "
+                          f"got {eval_subset}")

@@ -16,6 +16,14 @@ Files of a run directory:
 - ``key.json``: the run key (training fields and ``{module: code digest}``), for ``labelaug status``;
 - ``env.json``: git commit, package versions, device, host, precision, world size, and the
   absolute ``data_dir`` it was trained from (null: found through ``$LABELAUG_DATA`` or defaults);
+- ``data.json``: the identity of the data it was trained on (:func:`labelaug_core.data.identity.data_identity`:
+  data set, the folder the files were found in, number of files, bytes, and a 16-hex digest of the
+  files' names, sizes and modification times). The run id does not hold it (a run's key is its
+  training settings and code); instead a cached run is reused only for the data it was trained on:
+  :func:`check_cached_data` refuses other data with a one-line ConfigError naming ``--data-dir`` and
+  ``--runs-dir`` (``labelaug train``, ``publish``, ``book``), and ``labelaug report`` refuses to
+  average runs of different data. A run without ``data.json`` (made before it existed) is compared
+  by the ``data_dir`` of its ``env.json``;
 - ``checkpoint.pt``: weights and training state, written after every epoch (not committed;
   ``weights_only`` loading);
 - ``history.csv``: one row per epoch (epoch, lr, train_loss, train_err %, epoch_time_s), written
@@ -223,10 +231,66 @@ def recorded_data_dir(run_dir: Path | str) -> str | None:
 
 
 def load_model(run_dir: Path | str, device: str | None = None, *, data_dir: str | None = None):
-    """The trained model of a run, in eval mode on ``device``; ``data_dir`` defaults to the run's own."""
+    """The trained model of a run, in eval mode on ``device``; ``data_dir`` defaults to the run's own.
+    A truncated or corrupt ``checkpoint.pt`` is a one-line ConfigError naming it."""
+    import pickle
+    import zipfile
+
     run_dir = _require_run_dir(run_dir, ("config.json", CHECKPOINT))
-    return load_checkpoint_model(read_config(run_dir), run_dir, data_dir=data_dir or recorded_data_dir(run_dir),
-                                 device=device)
+    config = read_config(run_dir)
+    try:
+        return load_checkpoint_model(config, run_dir, data_dir=data_dir or recorded_data_dir(run_dir), device=device)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, KeyError, ValueError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+        raise ConfigError(f"run_dir: {run_dir / CHECKPOINT} is not a readable checkpoint ({reason}); "
+                          "retrain the run with 'labelaug train' in a fresh --runs-dir") from None
+
+
+DATA_FILE = "data.json"
+
+
+def recorded_data(run_dir: Path | str) -> dict | None:
+    """The identity of the data a run was trained on (``data.json``), or None if not recorded."""
+    try:
+        recorded = json.loads((Path(run_dir) / DATA_FILE).read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return recorded if isinstance(recorded, dict) and isinstance(recorded.get("digest"), str) else None
+
+
+def check_cached_data(config: TrainConfig, runs_dir: Path | str, data_dir: str | None,
+                      device: str | None = None) -> dict:
+    """The identity of the data ``config`` would be trained on now (``data_dir``), checked against what
+    its run in ``runs_dir`` was trained on, if that run exists (finished or interrupted): a ConfigError
+    naming ``--data-dir`` and ``--runs-dir`` if they differ, instead of returning (or resuming) a run
+    of other data. Returns the identity, for :data:`DATA_FILE` of a run trained now."""
+    from labelaug_core.data.identity import data_identity
+
+    now = data_identity(config.dataset, data_dir)
+    run_id = config.run_id_for(device)
+    run_dir = Path(runs_dir) / run_id
+    if not (run_dir / "env.json").is_file() and not is_trained(run_dir):
+        return now
+    recorded = recorded_data(run_dir)
+    if recorded is not None:
+        if recorded["digest"] != now["digest"]:
+            raise ConfigError(
+                f"data_dir: the {config.dataset} files found now ({now['root']}: {now['files']} files, digest "
+                f"{now['digest']}) are not those run {run_id} in {runs_dir} was trained on ({recorded.get('root')}: "
+                f"{recorded.get('files')} files, digest {recorded['digest']}); give --data-dir those data, or "
+                "--runs-dir another folder for runs of these data")
+        return now
+    try:
+        before = json.loads((run_dir / "env.json").read_text()).get("data_dir")
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        before = None
+    given = os.path.abspath(data_dir) if data_dir else None
+    if before and given and os.path.realpath(before) != os.path.realpath(given):
+        raise ConfigError(f"data_dir: run {run_id} in {runs_dir} was trained from {before}, not {given}; give "
+                          "--data-dir that folder, or --runs-dir another folder for runs of these data")
+    return now
 
 
 def find_run(config: TrainConfig, runs_dir: Path | str = "runs") -> Run:

@@ -13,6 +13,7 @@ import pandas as pd
 
 from labelaug_core.cache import Artifact, write_json_atomic, write_text_atomic
 from labelaug_core.config import TrainConfig
+from labelaug_core.data.identity import data_identity
 from labelaug_core.data.loaders import make_loader
 from labelaug_core.data.sources import dataset_info
 from labelaug_core.errors import ConfigError
@@ -20,6 +21,7 @@ from labelaug_core.evaluation.metrics import summarize
 from labelaug_core.runs.evaluation import ensure_evaluation, evaluation_dir
 from labelaug_core.runs.protocol import protocol_predictions
 from labelaug_core.runs.store import (
+    DATA_FILE,
     environment,
     is_trained,
     load_model,
@@ -104,6 +106,7 @@ def ensure_run(
             data_root = os.path.abspath(data_dir) if data_dir else None
             write_json_atomic(run_dir / "env.json", environment(dev, config.precision)
                               | {"world_size": world_size, "data_dir": data_root})
+            write_json_atomic(run_dir / DATA_FILE, data_identity(config.dataset, data_dir))
         barrier()
         model, history = train(config, run_dir, data_dir=data_dir, device=device, progress=progress,
                                rank=rank, world_size=world_size, init_checkpoint=init_checkpoint)
