@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import errno
 import json
-import os
 import sys
 from pathlib import Path
 
+from labelaug_core import inputs
 from labelaug_core.config import TrainConfig, field_default, field_help
 from labelaug_core.errors import ConfigError
 
@@ -78,90 +77,6 @@ def _common_flags(parser: argparse.ArgumentParser) -> None:
 
 def _runs_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs-dir", default="runs", help="folder of the run directories (default: runs)")
-
-
-# --- Checks of the inputs, before anything is written ---------------------------------------------
-
-def _data_dir(args) -> str | None:
-    """``--data-dir``, else ``$LABELAUG_DATA``; either must be an existing folder when given (never
-    skipped silently for the next place the data could be)."""
-    if args.data_dir:
-        if not Path(args.data_dir).is_dir():
-            what = "is not a directory" if Path(args.data_dir).exists() else "does not exist"
-            raise ConfigError(f"data_dir: {args.data_dir} {what} (--data-dir)")
-        return args.data_dir
-    env = os.environ.get("LABELAUG_DATA")
-    if env and not Path(env).is_dir():
-        raise ConfigError(f"data_dir: $LABELAUG_DATA={env} is not an existing folder; fix or unset it, or give --data-dir")
-    return env or None
-
-
-def _device(text: str | None) -> str | None:
-    """``--device``: cpu, cuda or cuda:N (a GPU torch can use on this machine), mps where available."""
-    if text is None:
-        return None
-    import torch
-
-    try:
-        device = torch.device(text)
-    except (RuntimeError, ValueError):
-        raise ConfigError(f"device must be cpu, cuda or cuda:N; got {text!r}") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"device: {text} is not available (torch finds no CUDA GPU on this machine); use --device cpu")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ConfigError(f"device: {text} does not exist (this machine has {torch.cuda.device_count()} CUDA GPUs)")
-    elif device.type == "mps":
-        if not torch.backends.mps.is_available():
-            raise ConfigError(f"device: {text} is not available on this machine; use --device cpu")
-    elif device.type != "cpu":
-        raise ConfigError(f"device must be cpu, cuda or cuda:N; got {text!r}")
-    return text
-
-
-def _folder(path: str | Path, name: str, *, write: bool) -> Path:
-    """``path`` must be a folder or not yet exist; with ``write``, its nearest existing ancestor must be
-    a folder this process can write (not on a read-only file system)."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"{name}: {path} is a file, not a folder")
-    if not write:
-        return path
-    existing = path
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        raise ConfigError(f"{name}: {existing} is a file, not a folder (in {path})")
-    problem = None
-    try:
-        if os.statvfs(existing).f_flag & os.ST_RDONLY:
-            problem = errno.EROFS
-    except OSError:
-        pass
-    if problem is None and not os.access(existing, os.W_OK | os.X_OK):
-        problem = errno.EACCES
-    if problem is not None:
-        raise ConfigError(f"{name}: {existing}: {os.strerror(problem)}; give a folder you can write")
-    return path
-
-
-def _check_run(config: TrainConfig, data_dir: str | None, runs_dir: str | Path, device: str | None) -> dict | None:
-    """What a run needs, checked before anything is written: its classes and the sizes it asks of the
-    data, and, if the run is cached in ``runs_dir``, that it was trained on these data
-    (:func:`labelaug_core.runs.store.check_cached_data`). Returns the data's identity."""
-    from labelaug_core.data.loaders import check_sizes
-    from labelaug_core.data.sources import dataset_info
-    from labelaug_core.runs.store import check_cached_data
-
-    config = config.resolved(device)
-    info = dataset_info(config.dataset, data_dir)
-    config.check_classes(info.num_classes)
-    check_sizes(config.dataset, data_dir, train_subset=config.train_subset, test_subset=config.test_subset,
-                eval_subset=config.eval_subset, batch_size=config.batch_size)
-    source = config.init_source()
-    if source is not None:
-        check_cached_data(source, runs_dir, data_dir, device)
-    return check_cached_data(config, runs_dir, data_dir, device)
 
 
 DEFAULT_PROFILE = "fashion-mnist-cpu"
@@ -247,13 +162,13 @@ def _cmd_train(args) -> int:
     from labelaug_core.runs.training import ensure_run
 
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None}
-    device = _device(args.device)
-    data_dir = _data_dir(args)
+    device = inputs.checked_device(args.device)
+    data_dir = inputs.data_dir_of(args)
     config = TrainConfig.from_dict(values).resolved(device)
-    _folder(args.runs_dir, "runs_dir", write=False)
-    _check_run(config, data_dir, args.runs_dir, device)
+    inputs.checked_folder(args.runs_dir, "runs_dir", write=False)
+    inputs.check_run(config, data_dir, args.runs_dir, device)
     if not is_finished(config, args.runs_dir):
-        _folder(args.runs_dir, "runs_dir", write=True)
+        inputs.checked_folder(args.runs_dir, "runs_dir", write=True)
     # Under torchrun every rank trains its shard; rank 0 alone writes, evaluates and prints.
     with process_group(device) as me:
         rank_device = device if me.world_size == 1 else str(me.device)
@@ -273,8 +188,8 @@ def _cmd_evaluate(args) -> int:
     from labelaug_core.runs.store import read_config, recorded_data_dir
     from labelaug_core.runs.training import evaluate_again
 
-    device = _device(args.device)
-    data_dir = _data_dir(args)
+    device = inputs.checked_device(args.device)
+    data_dir = inputs.data_dir_of(args)
     config = read_config(args.run_dir)
     if args.eval_steps is not None and not 1 <= args.eval_steps <= 100_000:
         raise ConfigError(f"eval_steps must be between 1 and 100000; got {args.eval_steps}")
@@ -290,53 +205,6 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
-# Settings that differ between the methods of one comparison (resolved() sets some per method): each
-# method's runs must agree on them among themselves; every other setting must be equal across all runs.
-_PER_METHOD = ("method", "delta", "num_ops", "attack_bn", "adv_fraction", "init_from", "finetune_epochs", "finetune_lr")
-
-
-def _comparable(runs) -> list:
-    """The runs a report can average (per method, over seeds): each run once (a folder given twice, or the
-    same run id in two folders, counts once), all of one data set, of the same data and of the same
-    settings except the method's own (:data:`_PER_METHOD`) and the seed; else a ConfigError naming two runs."""
-    from labelaug_core.runs.store import recorded_data
-
-    unique, seen = [], set()
-    for run in runs:
-        if run.run_id in seen:
-            print(f"labelaug: note: {run.run_dir} is run {run.run_id} again; counted once", file=sys.stderr)
-            continue
-        seen.add(run.run_id)
-        unique.append(run)
-    first = unique[0]
-
-    def shared(run):
-        return {k: v for k, v in run.config.to_dict().items() if k not in _PER_METHOD + ("seed",)}
-
-    for run in unique[1:]:
-        if run.config.dataset != first.config.dataset:
-            raise ConfigError(f"run_dirs: {first.run_dir} is of {first.config.dataset} and {run.run_dir} of "
-                              f"{run.config.dataset}; a report compares runs of one data set")
-        a, b = recorded_data(first.run_dir), recorded_data(run.run_dir)
-        if a and b and a["digest"] != b["digest"]:
-            raise ConfigError(f"run_dirs: {first.run_dir} and {run.run_dir} were trained on different "
-                              f"{run.config.dataset} files ({a.get('root')}, {b.get('root')}; data.json digests "
-                              f"{a['digest']}, {b['digest']})")
-        differ = [k for k, v in shared(first).items() if shared(run).get(k) != v]
-        if differ:
-            k = differ[0]
-            raise ConfigError(f"run_dirs: {first.run_dir} and {run.run_dir} differ in {k} ({getattr(first.config, k)!r} "
-                              f"vs {getattr(run.config, k)!r}); a report compares methods at the same settings")
-        same_method = next((r for r in unique if r.config.method == run.config.method), run)
-        differ = [k for k in _PER_METHOD if getattr(same_method.config, k) != getattr(run.config, k)]
-        if differ:
-            k = differ[0]
-            raise ConfigError(f"run_dirs: {same_method.run_dir} and {run.run_dir} are both {run.config.method} runs "
-                              f"but differ in {k} ({getattr(same_method.config, k)!r} vs {getattr(run.config, k)!r}); "
-                              "a report averages one setting per method over seeds")
-    return unique
-
-
 def _cmd_report(args) -> int:
     import pandas as pd
 
@@ -349,7 +217,7 @@ def _cmd_report(args) -> int:
     from labelaug_core.runs.store import load_run
 
     dirs = list(dict.fromkeys(Path(d).resolve() for d in args.run_dirs))  # a folder given twice counts once
-    runs = _comparable([load_run(d) for d in dirs])
+    runs = inputs.comparable_runs([load_run(d) for d in dirs])
     with pd.option_context("display.float_format", "{:.2f}".format, "display.width", 140):
         print("Table 1: error % (ours: this project's runs; paper: ResNet-50 on ImageNet)")
         print(table1(runs), end="\n\n")
@@ -364,10 +232,10 @@ def _cmd_report(args) -> int:
 def _cmd_book(args) -> int:
     from labelaug_core.book.build import build_book
 
-    device = _device(args.device)
-    data_dir = _data_dir(args)
+    device = inputs.checked_device(args.device)
+    data_dir = inputs.data_dir_of(args)
     plan = _plan_of(args)  # a bad plan, or no book folder here, is refused before anything runs
-    _folder(args.runs_dir, "runs_dir", write=True)
+    inputs.checked_folder(args.runs_dir, "runs_dir", write=True)
     common = dict(force=args.force, data_dir=data_dir, device=device, progress=not args.no_progress,
                   runs_dir=args.runs_dir)
     if args.plan:
@@ -380,9 +248,9 @@ def _cmd_book(args) -> int:
 def _cmd_status(args) -> int:
     from labelaug_core.runs.status import plan_status
 
-    device = _device(args.device)
+    device = inputs.checked_device(args.device)
     plan = _plan_of(args)
-    _folder(args.runs_dir, "runs_dir", write=False)
+    inputs.checked_folder(args.runs_dir, "runs_dir", write=False)
     rows = plan_status(plan, args.runs_dir, "book", device)
     width = max(len(r["name"]) for r in rows) if rows else 0
     for row in rows:
@@ -390,47 +258,14 @@ def _cmd_status(args) -> int:
     return 0
 
 
-def _check_publish(args, plan, out: Path, data_dir: str | None, device: str | None) -> None:
-    """Everything ``publish`` is given, checked before it trains or writes anything."""
-    from labelaug_core.data.loaders import split_size
-    from labelaug_core.data.sources import dataset_info
-    from labelaug_core.runs.published import check_out_dir
-    from labelaug_core.runs.store import is_finished
-
-    for name in ("strong_subset", "paper_style_subset"):
-        if getattr(args, name) < 0:
-            raise ConfigError(f"{name} must be >= 0 (0: none); got {getattr(args, name)}")
-    for name in ("apgd_steps", "n_target_classes", "pgd_restarts"):
-        if getattr(args, name) < 1:
-            raise ConfigError(f"{name} must be >= 1; got {getattr(args, name)}")
-    if not plan.runs:
-        raise ConfigError(f"{plan.source or plan.profile}: runs: the plan lists no runs; nothing to publish")
-    _folder(args.runs_dir, "runs_dir", write=False)
-    check_out_dir(out, args.runs_dir)
-    _folder(out, "out", write=True)
-    for config in plan.runs:
-        _check_run(config, data_dir, args.runs_dir, device)
-        info = dataset_info(config.dataset, data_dir)
-        if args.n_target_classes > info.num_classes - 1:
-            raise ConfigError(f"n_target_classes must be at most {info.num_classes - 1} ({config.dataset} has "
-                              f"{info.num_classes} classes, one of them the true one); got {args.n_target_classes}")
-        tested = config.test_subset or split_size(config.dataset, "test", data_dir)
-        for name in ("strong_subset", "paper_style_subset"):
-            if getattr(args, name) > tested:
-                raise ConfigError(f"{name} must be at most the test images a run evaluates ({tested}); "
-                                  f"got {getattr(args, name)}")
-    if not all(is_finished(c, args.runs_dir) for c in plan.runs):
-        _folder(args.runs_dir, "runs_dir", write=True)
-
-
 def _cmd_publish(args) -> int:
     from labelaug_core.runs.published import publish
 
-    device = _device(args.device)
-    data_dir = _data_dir(args)
+    device = inputs.checked_device(args.device)
+    data_dir = inputs.data_dir_of(args)
     plan = _plan_of(args)
     out = Path(args.out or Path("results") / plan.profile)
-    _check_publish(args, plan, out, data_dir, device)
+    inputs.check_publish(args, plan, out, data_dir, device)
     which = f"--plan {args.plan}" if args.plan else f"--profile {plan.profile}"
     strong = {"apgd_steps": args.apgd_steps, "n_target_classes": args.n_target_classes, "pgd_restarts": args.pgd_restarts}
     command = (f"labelaug publish {which} --strong-subset {args.strong_subset} "
@@ -447,23 +282,13 @@ def _cmd_publish(args) -> int:
 def _cmd_bench(args) -> int:
     from labelaug_core.bench.run import run_benchmarks
 
-    _folder(args.out, "out", write=True)  # refused now, not after minutes of benchmarks
+    inputs.checked_folder(args.out, "out", write=True)  # refused now, not after minutes of benchmarks
     run_benchmarks(out_dir=args.out, quick=args.quick)
     return 0
 
 
 COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "report": _cmd_report, "book": _cmd_book,
             "status": _cmd_status, "publish": _cmd_publish, "bench": _cmd_bench}
-
-
-def _os_error(exc: OSError) -> str:
-    """One line for an OSError: the path and the errno's meaning (``No space left on device``)."""
-    meaning = os.strerror(exc.errno) if exc.errno else (exc.strerror or type(exc).__name__)
-    where = exc.filename if exc.filename is not None else None
-    if where is None:
-        text = " ".join(str(exc).split())
-        return f"{text[:200]}" if text else meaning
-    return f"{where}: {meaning}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -474,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"labelaug: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except OSError as exc:  # no space left, read-only file system, permission denied ... while running
-        print(f"labelaug: error: {_os_error(exc)}", file=sys.stderr)
+        print(f"labelaug: error: {inputs.os_error_line(exc)}", file=sys.stderr)
         return 1
     except Exception as exc:
         from labelaug_core.book.plan import BookError

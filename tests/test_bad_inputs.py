@@ -160,7 +160,7 @@ def _snapshot(root: Path) -> dict:
 def _read_only(monkeypatch, world):
     """``w/ro`` reads as not writable, as for another user or a read-only mount (the tests run as root,
     for whom chmod does not refuse)."""
-    import labelaug_core.cli as cli
+    import labelaug_core.inputs as cli
 
     real = os.access
     ro = str(world["w"] / "ro")
@@ -170,7 +170,7 @@ def _read_only(monkeypatch, world):
 
 def _read_only_fs(monkeypatch, world):
     """``w/ro`` is on a read-only file system (statvfs says ST_RDONLY)."""
-    import labelaug_core.cli as cli
+    import labelaug_core.inputs as cli
 
     real = os.statvfs
     ro = str(world["w"] / "ro")

@@ -479,7 +479,9 @@ def test_site_references_no_other_host(smoke_book):
 @pytest.mark.slow
 def test_second_build_with_nothing_changed_is_fast_and_executes_nothing(smoke_book):
     root = smoke_book.root
-    outputs = sorted((root / "book").glob("*.ipynb")) + sorted((root / "runs").glob("*/metrics.json"))
+    outputs = (sorted((root / "book").glob("*.ipynb")) + sorted((root / "runs").glob("*/evaluation/*/metrics.json"))
+               + sorted((root / "runs").glob("*/checkpoint.pt")))
+    assert len(outputs) > 20
     before = {p: p.stat().st_mtime_ns for p in outputs}
     started = time.perf_counter()
     index = build_book("smoke", root=root, progress=False)

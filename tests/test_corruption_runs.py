@@ -1,6 +1,8 @@
 """Tests for labelaug_core.corruption_runs: a run's corruption table, computed once, and Table 1's mCE."""
 from __future__ import annotations
 
+import shutil
+
 import json
 from pathlib import Path
 
@@ -101,10 +103,7 @@ def test_a_finished_table_is_read_not_recomputed(table, run_dir, cache, data_roo
 ])
 def test_bad_arguments_are_one_line_errors(tmp_path, run_dir, data_root, kwargs, match):
     fresh = tmp_path / run_dir.name  # a finished run without a corruption table
-    fresh.mkdir()
-    for f in ("config.json", "env.json", "history.csv", "per_class.csv", "predictions.npz", "metrics.json",
-              "checkpoint.pt"):
-        (fresh / f).write_bytes((run_dir / f).read_bytes())
+    shutil.copytree(run_dir, fresh, ignore=shutil.ignore_patterns("corruption*"))
     with pytest.raises(ConfigError, match=match) as info:
         corruption_eval(fresh, data_dir=data_root, device="cpu", workers=1, progress=False, **kwargs)
     assert "\n" not in str(info.value) and not list(fresh.glob("corruption*"))

@@ -88,11 +88,7 @@ class Run:
     per_class: pd.DataFrame
     history: pd.DataFrame
     env: dict
-    eval_dir: Path | None = None
-
-    def __post_init__(self) -> None:
-        if self.eval_dir is None:
-            self.eval_dir = self.run_dir
+    eval_dir: Path | None = None  # None: the run folder itself (a flat run, or one made by hand in a test)
 
     @property
     def run_id(self) -> str:
@@ -104,7 +100,7 @@ class Run:
         return {"run_id": self.run_id} | {k: getattr(self.config, k) for k in EVAL_FIELDS}
 
     def predictions(self) -> Predictions:
-        with np.load(self.eval_dir / "predictions.npz") as f:
+        with np.load((self.eval_dir or self.run_dir) / "predictions.npz") as f:
             op = {k: f[k] for k in ("op_clean", "op_pgd") if k in f.files}
             return Predictions(f["y"], f["clean"], f["fgsm"], f["pgd"], f["attacked"], **op)
 
