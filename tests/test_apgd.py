@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 import torchattacks
 from torch import nn
+from wrappers import TinyCNN
 
 from labelaug_core.attacks.apgd import apgd, checkpoints, dlr_loss, dlr_targeted_loss
 from labelaug_core.attacks.ensemble import ensemble_attack, ensemble_errors
@@ -17,21 +18,6 @@ from labelaug_core.models import predict
 
 N_TEST = 300  # test images for the robust-accuracy comparisons
 EPS = 0.04  # L-inf; the tiny model keeps ~40% robust accuracy here, so both tails can move
-
-
-class TinyCNN(nn.Module):
-    """About 0.2 M multiply-adds per image: fast enough for APGD-T in a unit test."""
-
-    num_classes, num_ops = 10, 0
-
-    def __init__(self):
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(1, 8, 5, 2, 2), nn.ReLU(), nn.Conv2d(8, 16, 5, 2, 2), nn.ReLU(), nn.Flatten(), nn.Linear(16 * 49, 10)
-        )
-
-    def forward(self, x):
-        return self.net(x)
 
 
 class ClassLogits(nn.Module):

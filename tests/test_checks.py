@@ -4,6 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from wrappers import TinyCNN
 
 from labelaug_core.attacks.square import square_attack
 from labelaug_core.data.readers import load_arrays
@@ -27,19 +28,6 @@ NAMES = [
     "logits_not_probabilities", "deterministic", "nonzero_gradients", "more_steps_never_help",
     "large_eps_error", "square_not_better", "transfer_not_better",
 ]
-
-
-class TinyCNN(nn.Module):
-    num_classes, num_ops = 10, 0
-
-    def __init__(self):
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(1, 8, 5, 2, 2), nn.ReLU(), nn.Conv2d(8, 16, 5, 2, 2), nn.ReLU(), nn.Flatten(), nn.Linear(16 * 49, 10)
-        )
-
-    def forward(self, x):
-        return self.net(x)
 
 
 class Wrapped(nn.Module):

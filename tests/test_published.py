@@ -210,6 +210,11 @@ def test_the_design_report_pairs_every_image_and_states_the_rule_the_power_and_t
     assert design.screen_frame(screened)["chosen"].tolist().count("◀ chosen") == 1
     ops = design.operation_table(screened)
     assert len(ops) == 4 and set(ops["stage"]) == {"screen", "confirmation"}
+    text = design.operation_sentence(ops, design.screen_frame(screened))
+    assert "Does the mechanism act?" in text and "Where it separates best" in text
+    acting = ops.assign(auroc=[0.55 if f == 1 else 0.95 for f in ops["adv_fraction"]])
+    assert "the mechanism the paper names acts here" in design.operation_sentence(acting)
+    assert "No setting makes" in design.operation_sentence(ops.assign(auroc=0.6))
     settings = design.settings_against_paper(screened)
     assert "pixel units" in settings.loc["ε (L-inf)", "screen"] and "not stated" in settings.loc["weight decay", "paper"]
     assert settings.loc["share of each batch perturbed (adv_fraction)", "screen"] == "1 | 0.5"

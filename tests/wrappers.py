@@ -1,4 +1,4 @@
-"""Model wrappers shared by the attack tests."""
+"""Small models and model wrappers shared by the attack tests."""
 import torch
 
 
@@ -12,3 +12,19 @@ class Scaled(torch.nn.Module):
 
     def forward(self, x):
         return self.model(x) / self.t
+
+
+class TinyCNN(torch.nn.Module):
+    """About 0.2 M multiply-adds per image (K = 10, M = 0): fast enough for APGD-T in a unit test."""
+
+    num_classes, num_ops = 10, 0
+
+    def __init__(self):
+        super().__init__()
+        nn = torch.nn
+        self.net = nn.Sequential(
+            nn.Conv2d(1, 8, 5, 2, 2), nn.ReLU(), nn.Conv2d(8, 16, 5, 2, 2), nn.ReLU(), nn.Flatten(), nn.Linear(16 * 49, 10)
+        )
+
+    def forward(self, x):
+        return self.net(x)
