@@ -24,27 +24,30 @@ def test_auroc_is_the_share_of_correctly_ordered_pairs():
 
 
 class _Detector(nn.Module):
-    """K = 2 class logits from the mean pixel; one operation logit that is ``scale`` times the image's
-    total variation (high on noisy, attacked images) or a constant (``scale`` = 0)."""
+    """K = 2 class logits, linear in the pixels with random weights (so PGD perturbs pixels in a random
+    sign pattern) or constant (``informative=False``: PGD only adds its random start), and one
+    operation logit that is ``scale`` times the image's total variation (high on noisy, attacked images)."""
 
-    def __init__(self, scale: float):
+    def __init__(self, scale: float, informative: bool = True):
         super().__init__()
         self.scale = scale
-        self.linear = nn.Linear(1, 2)
+        self.linear = nn.Linear(64, 2)
+        if not informative:
+            nn.init.zeros_(self.linear.weight)
 
     def forward(self, x):
-        classes = self.linear(x.mean(dim=(1, 2, 3)).unsqueeze(1))
+        classes = self.linear(x.flatten(1))
         tv = (x[..., 1:, :] - x[..., :-1, :]).abs().mean(dim=(1, 2, 3))
         return torch.cat([classes, (self.scale * tv).unsqueeze(1)], dim=1)
 
 
-@pytest.mark.parametrize("scale, low, high", [(200.0, 0.95, 1.0), (0.0, 0.5, 0.5)])
-def test_a_model_whose_answer_is_known(scale, low, high):
+@pytest.mark.parametrize("scale, informative, low, high", [(200.0, True, 0.95, 1.0), (0.0, False, 0.5, 0.5)])
+def test_a_model_whose_answer_is_known(scale, informative, low, high):
     """An operation output that reads the perturbation separates PGD from clean images (AUROC near 1);
-    a constant one, as Adv+ trained on adversarial images only learns, separates nothing (exactly 0.5)."""
+    one that carries nothing about the input, as a constant target teaches, separates nothing (exactly 0.5)."""
     torch.manual_seed(0)
-    model = Classifier(_Detector(scale), Normalize((0.0,), (1.0,)), 2, 1).eval()
-    x = torch.rand(64, 1, 8, 8).mul(0.2).add(0.4).round(decimals=1)  # smooth-ish images
+    model = Classifier(_Detector(scale, informative), Normalize((0.0,), (1.0,)), 2, 1).eval()
+    x = torch.rand(64, 1, 1, 1).mul(0.2).add(0.4).expand(64, 1, 8, 8).contiguous()  # flat images: no variation
     y = torch.randint(0, 2, (64,))
     pred = predict_all(model, [(x, y)], eps=0.1, eval_steps=5, progress=False)
     result = operation_separation(pred.op_clean[pred.attacked], pred.op_pgd[pred.attacked])

@@ -105,19 +105,26 @@ def hand_run(method: str, seed: int = 0, *, clean=(10.0, 20.0, 30.0), pgd=(40.0,
 
 
 def write_run(runs_dir: Path, config: TrainConfig, *, clean, pgd, y=None, adv_pred=None) -> Path:
-    """A finished run directory as `labelaug train` leaves it (no checkpoint), named by config's run id."""
+    """A trained and evaluated run directory as `labelaug train` leaves it (no checkpoint), named by
+    config's run id, its evaluation in the cached folder of config's evaluation settings."""
+    from labelaug_core.runs.evaluation import evaluation_artifact
+
     run_dir = runs_dir / config.run_id
     run_dir.mkdir(parents=True)
     (run_dir / "config.json").write_text(json.dumps(config.resolved().to_dict()))
     (run_dir / "env.json").write_text("{}")
     pd.DataFrame({"epoch": [1], "train_loss": [1.0], "train_err": [50.0]}).to_csv(run_dir / "history.csv", index=False)
+    evaluation = evaluation_artifact(config, run_dir)
+    out = evaluation.stem
+    out.mkdir(parents=True)
     pd.DataFrame({"class": range(3), "name": CLASS_NAMES, "clean_err": clean, "fgsm_err": pgd,
-                  "pgd_err": pgd}).to_csv(run_dir / "per_class.csv", index=False)
+                  "pgd_err": pgd}).to_csv(out / "per_class.csv", index=False)
     y = np.zeros(1, dtype=np.int64) if y is None else np.asarray(y)
     adv_pred = y if adv_pred is None else np.asarray(adv_pred)
-    np.savez(run_dir / "predictions.npz", y=y, clean=y, fgsm=adv_pred, pgd=adv_pred, attacked=np.ones(len(y), bool))
-    (run_dir / "metrics.json").write_text(json.dumps({"clean_err": float(np.mean(clean)), "pgd_err": float(np.mean(pgd)),
-                                                      "clean_class_sd": 0.0, "pgd_class_sd": 0.0, "n_attacked": len(y)}))
+    np.savez(out / "predictions.npz", y=y, clean=y, fgsm=adv_pred, pgd=adv_pred, attacked=np.ones(len(y), bool))
+    (out / "metrics.json").write_text(json.dumps({"clean_err": float(np.mean(clean)), "pgd_err": float(np.mean(pgd)),
+                                                  "clean_class_sd": 0.0, "pgd_class_sd": 0.0, "n_attacked": len(y)}))
+    evaluation.mark_done()
     return run_dir
 
 

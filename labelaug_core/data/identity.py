@@ -30,18 +30,23 @@ def _digest(entries: list[tuple[str, int, int]]) -> str:
     return hashlib.sha1(json.dumps(sorted(entries)).encode()).hexdigest()[:16]
 
 
+def _split_folders(root: Path):
+    """``(folder, file names)`` of every folder under the splits' folders of ``root``, in a fixed order."""
+    for split in ("train", "val", "test"):
+        if (root / split).is_dir():
+            for folder, dirs, files in os.walk(root / split):
+                dirs.sort()
+                yield folder, files
+
+
 def _folder_entries(root: Path) -> tuple[list[tuple[str, int, int]], tuple]:
     """(relative path, size, mtime_ns) of every file under the splits' folders, and the folders' stamp."""
     entries, stamp = [], []
-    for split in ("train", "val", "test"):
-        if not (root / split).is_dir():
-            continue
-        for folder, dirs, files in os.walk(root / split):
-            dirs.sort()
-            stamp.append((folder, os.stat(folder).st_mtime_ns))
-            for name in files:
-                st = os.stat(os.path.join(folder, name))
-                entries.append((os.path.relpath(os.path.join(folder, name), root), st.st_size, st.st_mtime_ns))
+    for folder, files in _split_folders(root):
+        stamp.append((folder, os.stat(folder).st_mtime_ns))
+        for name in files:
+            st = os.stat(os.path.join(folder, name))
+            entries.append((os.path.relpath(os.path.join(folder, name), root), st.st_size, st.st_mtime_ns))
     return entries, tuple(stamp)
 
 
@@ -71,11 +76,4 @@ def data_identity(name: str, data_dir: str | None = None) -> dict:
 
 def _folder_entries_stamp(root: Path) -> tuple[None, tuple]:
     """The folders' stamp only (one ``stat`` per folder): the memo's key."""
-    stamp = []
-    for split in ("train", "val", "test"):
-        if not (root / split).is_dir():
-            continue
-        for folder, dirs, _ in os.walk(root / split):
-            dirs.sort()
-            stamp.append((folder, os.stat(folder).st_mtime_ns))
-    return None, tuple(stamp)
+    return None, tuple((folder, os.stat(folder).st_mtime_ns) for folder, _ in _split_folders(root))
