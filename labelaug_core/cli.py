@@ -159,14 +159,14 @@ def build_parser() -> argparse.ArgumentParser:
 def _cmd_train(args) -> int:
     from labelaug_core.distributed import process_group
     from labelaug_core.runs.store import is_finished
-    from labelaug_core.runs.training import ensure_run
+    from labelaug_core.runs.training import check_cached_inputs, ensure_run
 
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None}
     device = inputs.checked_device(args.device)
     data_dir = inputs.data_dir_of(args)
     config = TrainConfig.from_dict(values).resolved(device)
     inputs.checked_folder(args.runs_dir, "runs_dir", write=False)
-    inputs.check_run(config, data_dir, args.runs_dir, device)
+    check_cached_inputs(config, args.runs_dir, data_dir, device)
     if not is_finished(config, args.runs_dir):
         inputs.checked_folder(args.runs_dir, "runs_dir", write=True)
     # Under torchrun every rank trains its shard; rank 0 alone writes, evaluates and prints.

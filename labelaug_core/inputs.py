@@ -13,7 +13,6 @@ import os
 import sys
 from pathlib import Path
 
-from labelaug_core.config import TrainConfig
 from labelaug_core.errors import ConfigError
 
 
@@ -80,26 +79,6 @@ def checked_folder(path: str | Path, name: str, *, write: bool) -> Path:
     return path
 
 
-def check_run(config: TrainConfig, data_dir: str | None, runs_dir: str | Path, device: str | None) -> dict | None:
-    """What a run needs, checked before anything is written: its classes and the sizes it asks of the
-    data, and, if the run is cached in ``runs_dir``, that it was trained on these data
-    (:func:`labelaug_core.runs.store.check_cached_data`). Returns the data's identity."""
-    from labelaug_core.data.loaders import check_sizes
-    from labelaug_core.data.sources import dataset_info
-    from labelaug_core.runs.store import check_cached_data
-
-    config = config.resolved(device)
-    info = dataset_info(config.dataset, data_dir)
-    config.check_classes(info.num_classes)
-    check_sizes(config.dataset, data_dir, train_subset=config.train_subset, test_subset=config.test_subset,
-                eval_subset=config.eval_subset, batch_size=config.batch_size)
-    source = config.init_source()
-    if source is not None:
-        check_cached_data(source, runs_dir, data_dir, device)
-    return check_cached_data(config, runs_dir, data_dir, device)
-
-
-
 # Settings that differ between the methods of one comparison (resolved() sets some per method): each
 # method's runs must agree on them among themselves; every other setting must be equal across all runs.
 PER_METHOD = ("method", "delta", "num_ops", "attack_bn", "adv_fraction", "init_from", "finetune_epochs", "finetune_lr")
@@ -152,22 +131,17 @@ def check_publish(args, plan, out: Path, data_dir: str | None, device: str | Non
     """Everything ``publish`` is given, checked before it trains or writes anything."""
     from labelaug_core.data.loaders import split_size
     from labelaug_core.data.sources import dataset_info
-    from labelaug_core.runs.published import check_out_dir
+    from labelaug_core.runs.published import check_options, check_out_dir
     from labelaug_core.runs.store import is_finished
+    from labelaug_core.runs.training import check_cached_inputs
 
-    for name in ("strong_subset", "paper_style_subset"):
-        if getattr(args, name) < 0:
-            raise ConfigError(f"{name} must be >= 0 (0: none); got {getattr(args, name)}")
-    for name in ("apgd_steps", "n_target_classes", "pgd_restarts"):
-        if getattr(args, name) < 1:
-            raise ConfigError(f"{name} must be >= 1; got {getattr(args, name)}")
-    if not plan.runs:
-        raise ConfigError(f"{plan.source or plan.profile}: runs: the plan lists no runs; nothing to publish")
+    check_options(plan, args.strong_subset, args.paper_style_subset,
+                  {name: getattr(args, name) for name in ("apgd_steps", "n_target_classes", "pgd_restarts")})
     checked_folder(args.runs_dir, "runs_dir", write=False)
     check_out_dir(out, args.runs_dir)
     checked_folder(out, "out", write=True)
     for config in plan.runs:
-        check_run(config, data_dir, args.runs_dir, device)
+        check_cached_inputs(config, args.runs_dir, data_dir, device)
         info = dataset_info(config.dataset, data_dir)
         if args.n_target_classes > info.num_classes - 1:
             raise ConfigError(f"n_target_classes must be at most {info.num_classes - 1} ({config.dataset} has "

@@ -23,6 +23,13 @@ _NORMALISATION = {
 _IMAGENET_NORMALISATION = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 
+def normalisation(name: str, channels: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(mean, std) per channel of the :class:`Normalize` layer that :func:`build_model` gives
+    architecture ``name`` for ``channels``-channel images: ImageNet's for ``resnet50``, else the
+    training set's (Fashion-MNIST for grey images, CIFAR-10 for colour)."""
+    return _IMAGENET_NORMALISATION if name == "resnet50" else _NORMALISATION[1 if channels == 1 else 3]
+
+
 class Normalize(nn.Module):
     """(x - mean) / std per channel, so attacks work on [0, 1] pixels."""
 
@@ -166,10 +173,7 @@ def build_model(
         backbone = PreActResNet18(channels, outputs)
     else:
         backbone = _resnet50(num_classes, num_ops, pretrained)
-    if name == "resnet50":
-        mean, std = _IMAGENET_NORMALISATION
-    else:
-        mean, std = _NORMALISATION[1 if channels == 1 else 3]
+    mean, std = normalisation(name, channels)
     if channels not in (1, 3):
         raise ConfigError(f"channels must be 1 or 3; got {channels}")
     if name == "resnet50" and channels == 1:

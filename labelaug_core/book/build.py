@@ -241,24 +241,12 @@ def build_html(root: Path = Path(".")) -> Path:
 
 
 def check_run_inputs(plan, runs_dir: Path, data_dir: str | None, device: str | None) -> None:
-    """Every run of ``plan``, checked before anything trains or is written: its classes, the sizes it asks
-    of the data (:func:`labelaug_core.data.loaders.check_sizes`) and, for a run cached in ``runs_dir``,
-    that it was trained on these data (:func:`labelaug_core.runs.store.check_cached_data`)."""
-    from labelaug_core.data.loaders import check_sizes
-    from labelaug_core.data.sources import dataset_info
-    from labelaug_core.runs.store import check_cached_data
+    """Every run of ``plan``, checked before anything trains or is written
+    (:func:`labelaug_core.runs.training.check_cached_inputs`; a class or size error names the plan file)."""
+    from labelaug_core.runs.training import check_cached_inputs
 
     for config in plan.runs:
-        config = config.resolved(device)
-        try:
-            config.check_classes(dataset_info(config.dataset, data_dir).num_classes)
-            check_sizes(config.dataset, data_dir, train_subset=config.train_subset, test_subset=config.test_subset,
-                        eval_subset=config.eval_subset, batch_size=config.batch_size)
-        except ConfigError as exc:
-            raise ConfigError(f"{plan.source}: {exc}") from exc
-        if config.init_source() is not None:
-            check_cached_data(config.init_source(), runs_dir, data_dir, device)
-        check_cached_data(config, runs_dir, data_dir, device)
+        check_cached_inputs(config, runs_dir, data_dir, device, where=plan.source)
 
 
 def build_book(

@@ -14,6 +14,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from labelaug_core.data.sources import SMALL_DATASETS, dataset_info
 from labelaug_core.evaluation.ladder import worst_of
 from labelaug_core.evaluation.paired import (
     compare_methods,
@@ -22,6 +23,7 @@ from labelaug_core.evaluation.paired import (
     sd_interval,
     significant_direction,
 )
+from labelaug_core.models import normalisation
 from labelaug_core.report.comparisons import collapse_sentence, comparison_row, difference_words
 from labelaug_core.report.tables import paper_relative_drop, relative_change
 from labelaug_core.runs.published import Published
@@ -55,9 +57,11 @@ PAPER_DESIGN = {
 
 def _design_row(run) -> dict[str, str]:
     c = run.config
-    pixel = f"{c.eps:g} pixel units ([0, 1] images)"
-    normalised = c.eps / 0.3530 if c.dataset == "fashion-mnist" else float("nan")
-    eps = pixel + (f" = {normalised:.3f} in normalised units" if not math.isnan(normalised) else "")
+    channels = dataset_info(c.dataset).channels if c.dataset in SMALL_DATASETS else 3  # folder sets: RGB, no disk read
+    std = normalisation(c.model, channels)[1]
+    eps = f"{c.eps:g} pixel units ([0, 1] images)"
+    if len(set(std)) == 1:  # one normalisation SD (grey images): the radius in normalised units
+        eps += f" = {c.eps / std[0]:.3f} in normalised units"
     return {
         "data set": c.dataset, "model": c.model, "protocol": "from scratch" if not c.init_from else f"fine-tuned from {c.init_from}",
         "ε (L-inf)": eps, "training attack": f"PGD-{c.steps}, step {c.alpha:.4g} (2.5 ε / steps), 1 random start",

@@ -19,12 +19,13 @@ training time, and for Adv+ :func:`~labelaug_core.evaluation.operation.operation
 """
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from labelaug_core.cache import Artifact, write_json_atomic, write_text_atomic
+from labelaug_core.cache import Artifact, write_bytes_atomic, write_json_atomic, write_text_atomic
 from labelaug_core.config import EVAL_FIELDS, TrainConfig
 from labelaug_core.data.sources import dataset_info
 from labelaug_core.evaluation.metrics import summarize
@@ -76,9 +77,9 @@ def ensure_evaluation(config: TrainConfig, run_dir: Path | str, *, model=None, d
     for name, errs in per_class.items():
         table[f"{name}_err"] = errs
     write_text_atomic(out / "per_class.csv", table.to_csv(index=False))
-    with open(out / "predictions.npz.tmp", "wb") as handle:
-        np.savez(handle, **pred.arrays())
-    (out / "predictions.npz.tmp").replace(out / "predictions.npz")
+    buffer = io.BytesIO()
+    np.savez(buffer, **pred.arrays())
+    write_bytes_atomic(out / "predictions.npz", buffer.getvalue())
     write_json_atomic(out / "metrics.json", metrics)
     artifact.mark_done({"config": config.to_dict()})
     return out

@@ -103,6 +103,21 @@ def check_out_dir(out_dir: Path | str, runs_dir: Path | str) -> None:
         raise ConfigError(f"out must be a folder outside the runs directory {runs_dir}; got {out_dir}")
 
 
+def check_options(plan, strong_subset: int, paper_style_subset: int, strong_options: dict) -> None:
+    """The options of :func:`publish`, checked before anything runs: subsets >= 0 (0: none), the
+    ensemble's ``apgd_steps``/``n_target_classes``/``pgd_restarts`` >= 1, and a plan with runs."""
+    if strong_subset < 0:
+        raise ConfigError(f"strong_subset must be >= 0 (test images attacked by the ensemble; 0: none); got {strong_subset}")
+    if paper_style_subset < 0:
+        raise ConfigError(f"paper_style_subset must be >= 0 (test images of paper-style PGD-40; 0: none); got "
+                          f"{paper_style_subset}")
+    for name in ("apgd_steps", "n_target_classes", "pgd_restarts"):
+        if name in strong_options and strong_options[name] < 1:
+            raise ConfigError(f"{name} must be >= 1; got {strong_options[name]}")
+    if not plan.runs:
+        raise ConfigError(f"{plan.source or plan.profile}: runs: the plan lists no runs; nothing to publish")
+
+
 def publish(plan, out_dir: Path | str, *, strong_subset: int, paper_style_subset: int = 0,
             runs_dir: Path | str = "runs", data_dir: str | None = None, device: str | None = None,
             progress: bool = True, command: str = "", **strong_options) -> Path:
@@ -115,16 +130,7 @@ def publish(plan, out_dir: Path | str, *, strong_subset: int, paper_style_subset
     confirmation's runs only. Returns the manifest's path."""
     from labelaug_core.runs.screen import RULES, choose, confirmation_configs, matched_pairs
 
-    if strong_subset < 0:
-        raise ConfigError(f"strong_subset must be >= 0 (test images attacked by the ensemble; 0: none); got {strong_subset}")
-    if paper_style_subset < 0:
-        raise ConfigError(f"paper_style_subset must be >= 0 (test images of paper-style PGD-40; 0: none); got "
-                          f"{paper_style_subset}")
-    for name in ("apgd_steps", "n_target_classes", "pgd_restarts"):
-        if name in strong_options and strong_options[name] < 1:
-            raise ConfigError(f"{name} must be >= 1; got {strong_options[name]}")
-    if not plan.runs:
-        raise ConfigError(f"{plan.source or plan.profile}: runs: the plan lists no runs; nothing to publish")
+    check_options(plan, strong_subset, paper_style_subset, strong_options)
     check_out_dir(out_dir, runs_dir)
     out_dir = Path(out_dir)
     previous = _previous_runs(out_dir)

@@ -66,13 +66,13 @@ from labelaug_core import __version__
 from labelaug_core.config import EVAL_FIELDS, TrainConfig
 from labelaug_core.errors import ConfigError
 from labelaug_core.evaluation.metrics import Predictions
+from labelaug_core.runs.evaluation import EVAL_FILES, evaluation_dir
 from labelaug_core.train import (
     CHECKPOINT,
     load_checkpoint_model,
 )
 
 TRAIN_FILES = ("config.json", "env.json", "history.csv")
-EVAL_FILES = ("per_class.csv", "predictions.npz", "metrics.json")
 RUN_FILES = TRAIN_FILES + EVAL_FILES  # a flat (published) run folder; metrics.json last
 
 
@@ -185,8 +185,6 @@ def load_run(run_dir: Path | str, config: TrainConfig | None = None) -> Run:
     """Read a trained and evaluated run (see the module docstring for the files): its evaluation
     under ``config``'s evaluation settings (default: those of ``config.json``). A flat folder
     (published, or made before the split) is read as it is."""
-    from labelaug_core.runs.evaluation import evaluation_dir
-
     run_dir = Path(run_dir)
     if is_flat(run_dir):
         run_dir = _require_run_dir(run_dir, RUN_FILES)
@@ -211,8 +209,6 @@ def load_run(run_dir: Path | str, config: TrainConfig | None = None) -> Run:
 
 def is_finished(config: TrainConfig, runs_dir: Path | str) -> bool:
     """Is ``config``'s run in ``runs_dir`` trained and evaluated under its evaluation settings?"""
-    from labelaug_core.runs.evaluation import evaluation_dir
-
     run_dir = Path(runs_dir) / config.run_id
     return is_trained(run_dir) and evaluation_dir(config, run_dir) is not None
 

@@ -14,7 +14,7 @@ import pandas as pd
 from labelaug_core.cache import Artifact, write_json_atomic, write_text_atomic
 from labelaug_core.config import TrainConfig
 from labelaug_core.data.identity import data_identity
-from labelaug_core.data.loaders import make_loader
+from labelaug_core.data.loaders import check_sizes, make_loader
 from labelaug_core.data.sources import dataset_info
 from labelaug_core.errors import ConfigError
 from labelaug_core.evaluation.metrics import summarize
@@ -22,6 +22,7 @@ from labelaug_core.runs.evaluation import ensure_evaluation, evaluation_dir
 from labelaug_core.runs.protocol import protocol_predictions
 from labelaug_core.runs.store import (
     DATA_FILE,
+    check_cached_data,
     environment,
     is_trained,
     load_model,
@@ -55,6 +56,27 @@ def check_inputs(config: TrainConfig, data_dir: str | None = None) -> None:
     for split in ("train", "test"):
         make_loader(config.dataset, split, 1, train=False, data_dir=data_dir, num_workers=0,
                     image_size=config.image_size or None)
+
+
+def check_cached_inputs(config: TrainConfig, runs_dir: Path | str, data_dir: str | None = None,
+                        device: str | None = None, *, where: str = "") -> None:
+    """What the command line and the book check of a run before anything trains or is written: class
+    indices that exist, the sizes it asks of the data (:func:`labelaug_core.data.loaders.check_sizes`)
+    and, for a run cached in ``runs_dir`` (and the Std run a fine-tune starts from), that it was
+    trained on these data (:func:`labelaug_core.runs.store.check_cached_data`). One-line ConfigErrors;
+    ``where`` (e.g. the plan file) prefixes those about classes and sizes."""
+    config = config.resolved(device)
+    try:
+        config.check_classes(dataset_info(config.dataset, data_dir).num_classes)
+        check_sizes(config.dataset, data_dir, train_subset=config.train_subset, test_subset=config.test_subset,
+                    eval_subset=config.eval_subset, batch_size=config.batch_size)
+    except ConfigError as exc:
+        if not where:
+            raise
+        raise ConfigError(f"{where}: {exc}") from exc
+    if config.init_source() is not None:
+        check_cached_data(config.init_source(), runs_dir, data_dir, device)
+    check_cached_data(config, runs_dir, data_dir, device)
 
 
 def ensure_run(
