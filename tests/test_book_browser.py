@@ -210,3 +210,91 @@ def test_the_slider_pages_are_the_notebooks_that_build_widgets():
             found[path.stem] = calls
     assert found == SLIDER_PAGES
     assert len(SLIDER_PAGES) >= 6
+
+
+# --- legibility at a laptop's width (issue 22) ----------------------------------------------------
+
+LEGIBLE_PX = 9        # the smallest text, in CSS pixels as shown, that a figure may hold
+MIN_DPI = 100         # the resolution a figure is drawn at (its PNG's pHYs chunk)
+VIEWPORT = {"width": 1280, "height": 900}
+
+# For every image, table and figure of the page's article: its width against the content column's,
+# whether a scroll container (overflow-x auto/scroll, no wider than the column) holds it, and for a
+# PNG its pHYs resolution and the text chunk ``labelaug:min_text_px`` (the smallest text at the
+# PNG's own size) that labelaug_core.report writes into every figure it renders.
+LEGIBILITY_JS = """async () => {
+  const article = document.querySelector("main article") || document.querySelector("main");
+  const column = article.getBoundingClientRect().width;
+  const scrolled = (el) => {
+    for (let p = el.parentElement; p && p !== article; p = p.parentElement) {
+      const o = getComputedStyle(p).overflowX;
+      if ((o === "auto" || o === "scroll") && p.getBoundingClientRect().width <= column + 1) return true;
+    }
+    return false;
+  };
+  const png = async (src) => {
+    const bytes = new Uint8Array(await (await fetch(src)).arrayBuffer());
+    const view = new DataView(bytes.buffer);
+    const out = {};
+    for (let at = 8; at + 8 <= bytes.length;) {
+      const n = view.getUint32(at), type = String.fromCharCode(...bytes.slice(at + 4, at + 8));
+      if (type === "pHYs") out.dpi = view.getUint32(at + 8) * 0.0254;
+      if (type === "tEXt") {
+        const text = new TextDecoder("latin1").decode(bytes.slice(at + 8, at + 8 + n));
+        const [key, value] = text.split("\\0");
+        out[key] = value;
+      }
+      if (type === "IEND") break;
+      at += 12 + n;
+    }
+    return out;
+  };
+  const problems = [];
+  const items = article.querySelectorAll("img, table, svg:not(mjx-container svg), pre");
+  for (const el of items) {
+    if (el.offsetParent === null) continue;  // hidden (a slider image not shown now)
+    const width = el.getBoundingClientRect().width;
+    const name = el.tagName.toLowerCase() + (el.id ? "#" + el.id : "");
+    if (width > column + 1 && !scrolled(el)) problems.push(`${name} ${Math.round(width)} px wide in a ${Math.round(column)} px column, outside a scroll container`);
+    if (el.tagName === "IMG" && (el.src.includes(".png") || el.src.startsWith("blob:") || el.src.startsWith("data:image/png"))) {
+      await (el.complete ? Promise.resolve() : new Promise((r) => el.addEventListener("load", r, {once: true})));
+      const meta = await png(el.src);
+      const scale = width / el.naturalWidth;
+      const label = el.src.startsWith("blob:") ? "a slider image" : el.src.split("/").pop().slice(0, 40);
+      if (!("labelaug:min_text_px" in meta)) { problems.push(`${label}: a figure without labelaug:min_text_px (not drawn by labelaug_core.report)`); continue; }
+      const shown = parseFloat(meta["labelaug:min_text_px"]) * scale;
+      if (shown < LEGIBLE_PX) problems.push(`${label}: smallest text ${shown.toFixed(1)} px as shown (< ${LEGIBLE_PX})`);
+      if (!(meta.dpi >= MIN_DPI - 0.5)) problems.push(`${label}: drawn at ${meta.dpi && meta.dpi.toFixed(0)} dpi (< ${MIN_DPI})`);
+    }
+  }
+  const text = article.innerText;
+  for (const word of ["Traceback", "Warning", "RuntimeWarning", "UserWarning", "DeprecationWarning"])
+    if (new RegExp("\\\\b" + word + "\\\\b").test(text)) problems.push(`the page shows the word ${word}`);
+  const walker = document.createTreeWalker(article, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    if (node.parentElement.closest("a, pre, code, mjx-container, .math")) continue;
+    const typed = node.textContent.match(/\\b(chapters?|sections?|Chapters?|Sections?) \\d+(\\.\\d+)?/);
+    if (typed) problems.push(`a typed cross-reference "${typed[0]}" (cite it with {ref} or {numref})`);
+  }
+  return problems;
+}"""
+
+
+def page_paths(root: Path) -> list[str]:
+    """Every page of the built book: the intro, the chapters and the other Markdown pages of the toc."""
+    pages = ["book/intro.html"] + [f"book/{name}.html" for name in toc_chapters(root)]
+    return pages + sorted(f"book/{p.stem}.html" for p in (root / "book").glob("*.md") if p.stem != "intro")
+
+
+def test_every_page_is_legible_at_a_laptops_width(visit, smoke_book):  # noqa: F811
+    """At 1280 px: nothing wider than the text column outside a scroll container, figure text at
+    least 9 px as shown and drawn at 100 dpi or more, no warning or traceback on the page, and no
+    typed chapter or section number (they go stale when chapters move)."""
+    visit.page.set_viewport_size(VIEWPORT)
+    problems = []
+    for path in page_paths(smoke_book.root):
+        visit.open(path)
+        if visit.page.locator(".widget-image").count():
+            visit.page.locator(".widget-image").first.wait_for(timeout=30_000)
+        problems += [f"{path}: {p}" for p in visit.page.evaluate(LEGIBILITY_JS)]
+    assert not problems, "\n".join(problems)
