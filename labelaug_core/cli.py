@@ -208,12 +208,10 @@ def _cmd_evaluate(args) -> int:
 def _cmd_report(args) -> int:
     import pandas as pd
 
-    from labelaug_core.report.tables import (
-        headline_changes,
-        method_means,
-        table1,
-        table2,
-    )
+    from labelaug_core.report.average_error import table1
+    from labelaug_core.report.classwise_error import table2
+    from labelaug_core.report.verdict.reproduction import headline_changes
+    from labelaug_core.runs.collect import method_means
     from labelaug_core.runs.store import load_run
 
     dirs = list(dict.fromkeys(Path(d).resolve() for d in args.run_dirs))  # a folder given twice counts once

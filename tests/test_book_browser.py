@@ -35,7 +35,7 @@ SLIDER_PAGES = {
     "07_corruptions": 1,               # corruption dropdown, a severity slider per corruption
     "09_classwise_robustness": 1,      # temperature T of Temperature-PGD
 }
-WIDGET_BUILDERS = ("slider_of_figures", "selector_of_sliders")
+WIDGET_BUILDERS = ("slider_of_figures", "selector_of_sliders", "temperature_slider")
 
 
 def find_chromium() -> str | None:

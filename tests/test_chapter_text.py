@@ -9,16 +9,11 @@ import pandas as pd
 import pytest
 
 from labelaug_core.config import TrainConfig
-from labelaug_core.report.chapter_text import (
-    average_error_setting,
-    classwise_setting,
-    factor_error_intro,
-    imagenet_missing_text,
-    no_gpu_result_text,
-    own_error_reference,
-    real_error_intro,
-    strong_eval_setting,
-)
+from labelaug_core.report.average_error import average_error_setting
+from labelaug_core.report.classwise_robustness import classwise_setting
+from labelaug_core.report.imagenet import factor_error_intro, imagenet_missing_text, real_error_intro
+from labelaug_core.report.performance import no_gpu_result_text
+from labelaug_core.report.trustworthy import own_error_reference, strong_eval_setting
 
 REPO = Path(__file__).resolve().parents[1]
 WIDTH = 88  # characters per code line (ruff's line length; tools/tidy_notebooks.py WIDTH)

@@ -14,14 +14,14 @@ import torch
 import labelaug_core.evaluation.corrupted_sets as C
 from labelaug_core.config import TrainConfig
 from labelaug_core.errors import ConfigError
-from labelaug_core.report import figures
+from labelaug_core.report.corruptions import corruption_ce_bars, corruption_grid, corruption_heatmaps
 from labelaug_core.report.corruptions import (
     class_mce,
     mce_headline,
     method_tables,
     table1_with_mce,
 )
-from labelaug_core.report.tables import PAPER_TABLE1
+from labelaug_core.report.paper import PAPER_TABLE1
 from labelaug_core.runs.corruptions import (
     clean_images,
     corruption_eval,
@@ -152,19 +152,19 @@ def test_one_image_under_every_corruption_and_the_grid_that_shows_it(fmnist_test
     contrast = [examples[("contrast", s)].std() for s in C.SEVERITIES]
     assert np.all(np.diff(brightness) > 0) and brightness[0] > image.mean()
     assert np.all(np.diff(contrast) < 0) and contrast[0] < image.std()
-    fig = figures.corruption_grid(image, examples)
+    fig = corruption_grid(image, examples)
     axes = np.array(fig.axes).reshape(15, 6)
     assert np.array_equal(axes[3, 0].images[0].get_array(), image[0])
     assert np.array_equal(axes[8, 5].images[0].get_array(), examples[(C.CORRUPTIONS[8], 5)][0])
 
 
 def test_figure2_heatmaps_show_the_table(table):
-    fig = figures.corruption_heatmaps({"std": table, "adv": table.assign(err=table["err"] / 2)})
+    fig = corruption_heatmaps({"std": table, "adv": table.assign(err=table["err"] / 2)})
     heat = [ax for ax in fig.axes if ax.get_title()]
     assert [ax.get_title() for ax in heat] == ["Std", "Adv"]
     shown = heat[1].collections[0].get_array().reshape(15, 5)
     assert np.allclose(shown, table["err"].to_numpy().reshape(15, 5) / 2)
-    bars = figures.corruption_ce_bars({"std": table})
+    bars = corruption_ce_bars({"std": table})
     ce, m = C.mce(table)
     assert bars.axes[0].get_legend().get_texts()[0].get_text() == f"Std (mCE {m:.1f})"
     assert np.allclose(sorted(p.get_height() for p in bars.axes[0].patches if p.get_height() > 0),

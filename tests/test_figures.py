@@ -18,32 +18,22 @@ from matplotlib.colors import to_hex
 from torch import nn
 
 from labelaug_core.config import TrainConfig
-from labelaug_core.report.chapter_figures import (
-    adversarial_examples,
-    defence_robust_lines,
-    delta_explorer_figure,
-    delta_explorer_figures,
-    target_vector_figures,
-)
-from labelaug_core.report.figures import (
-    ERROR_PALETTE,
-    PALETTE,
-    error_curve_plot,
-    per_class_bars,
-    target_vector,
-    training_curves,
-)
+from labelaug_core.evaluation.examples import fgsm_pgd_examples
+from labelaug_core.report.attacks import adversarial_examples
+from labelaug_core.report.defences import defence_robust_lines
+from labelaug_core.report.delta import delta_explorer_figure, delta_explorer_figures
+from labelaug_core.report.targets import target_vector_figures
+from labelaug_core.report.attacks import error_curve_plot
+from labelaug_core.report.classwise_error import per_class_bars
+from labelaug_core.report.style import ERROR_PALETTE, PALETTE
+from labelaug_core.report.targets import target_vector, training_curves
 from labelaug_core.errors import ConfigError
-from labelaug_core.report.slider_views import (
-    AttackedBatch,
-    attack_examples,
-    class_views,
-    corruption_views,
-    delta_confusion_views,
-    eps_example_views,
-    steps_curve_views,
-    temperature_views,
-)
+from labelaug_core.evaluation.examples import AttackedBatch, attack_examples
+from labelaug_core.report.attacks import eps_example_views, steps_curve_views
+from labelaug_core.report.classwise_error import class_views
+from labelaug_core.report.corruptions import corruption_views
+from labelaug_core.report.delta import delta_confusion_views
+from labelaug_core.report.temperature import temperature_views
 from labelaug_core.runs.store import Run
 
 NAMES = ["tee", "trouser", "coat"]
@@ -196,7 +186,7 @@ def test_adversarial_examples_grid_shows_clean_and_both_attacks():
     torch.manual_seed(0)
     x, y = torch.rand(2, 1, 2, 2), torch.tensor([0, 2])
     model = Linear().eval()
-    fig = adversarial_examples(model, x, y, 0.1, NAMES, steps=3)
+    fig = adversarial_examples(x, y, fgsm_pgd_examples(model, x, y, 0.1, steps=3), NAMES)
     assert len(fig.axes) == 2 * 5  # rows: images; columns: clean, then perturbation and image of FGSM, PGD-3
     titles = [ax.get_title() for ax in fig.axes]
     predicted = model(x)[:, :3].argmax(1).tolist()

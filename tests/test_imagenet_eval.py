@@ -25,8 +25,8 @@ from labelaug_core.errors import ConfigError
 from labelaug_core.evaluation.corrupted_sets import imagenet_c_loader
 from labelaug_core.evaluation.corruptions import CORRUPTIONS
 from labelaug_core.models import build_model
-from labelaug_core.report.figures import factor_bars, per_class_sorted
-from labelaug_core.report.tables import PAPER_TABLE2
+from labelaug_core.report.imagenet import factor_bars, per_class_sorted
+from labelaug_core.report.paper import PAPER_TABLE2
 from labelaug_core.runs.corruptions import (
     clean_images,
     corruption_eval,

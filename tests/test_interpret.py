@@ -8,17 +8,14 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from labelaug_core.report.interpret import (
-    bench_paragraph,
-    classwise_paragraph,
-    corruption_paragraph,
-    defence_summary,
-    delta_tradeoff_paragraph,
-    entropy_floor,
-    error_curve_paragraph,
-    imagenet_paragraph,
-    training_paragraph,
-)
+from labelaug_core.report.attacks import error_curve_paragraph
+from labelaug_core.report.classwise_error import classwise_paragraph
+from labelaug_core.report.corruptions import corruption_paragraph
+from labelaug_core.report.defences import defence_summary
+from labelaug_core.report.delta import delta_tradeoff_paragraph
+from labelaug_core.report.imagenet import imagenet_paragraph
+from labelaug_core.report.performance import bench_paragraph
+from labelaug_core.report.targets import entropy_floor, training_paragraph
 
 
 def _rows(key, values, pgd, fgsm, other):

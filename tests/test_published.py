@@ -9,7 +9,7 @@ import pytest
 from labelaug_core.book.plan import read_plan
 from labelaug_core.cli import main
 from labelaug_core.errors import ConfigError
-from labelaug_core.report.seeds import (
+from labelaug_core.report.verdict.reproduction import (
     per_seed_errors,
     protocol_verdicts,
     protocols_paragraph,
@@ -194,7 +194,7 @@ def test_a_screened_plan_confirms_the_rules_choice_on_fresh_seeds_with_matched_c
 
 def test_the_design_report_pairs_every_image_and_states_the_rule_the_power_and_the_verdict(screened):
     from labelaug_core.evaluation.paired import mcnemar_mde
-    from labelaug_core.report import design
+    from labelaug_core.report.verdict import design
 
     comparisons = design.confirmation_comparisons(screened)
     assert list(comparisons) == ["PGD-40", "clean", "paper-style PGD-40", "ensemble"]

@@ -4,7 +4,9 @@ import pandas as pd
 import pytest
 
 from labelaug_core.config import TrainConfig
-from labelaug_core.report.tables import headline_changes, method_means, relative_change
+from labelaug_core.report.paper import relative_change
+from labelaug_core.report.verdict.reproduction import headline_changes
+from labelaug_core.runs.collect import method_means
 from labelaug_core.runs.store import Run
 
 
@@ -53,7 +55,8 @@ def test_headline_changes_of_runs_built_here():
     assert with_mce.loc["Adv+ vs Std, mCE (negative = worse)", "paper_%"] == pytest.approx(-14.42, abs=0.005)
     assert with_mce.loc["Adv+ vs Std, mCE (negative = worse)", "ours_%"] == pytest.approx(-10.0)
     # Per seed: the relative change of each seed's pair, then mean and SD over seeds.
-    from labelaug_core.report.comparisons import headline_table, mean_sd_frame, seed_table
+    from labelaug_core.report.comparisons import headline_table, seed_table
+    from labelaug_core.report.style import mean_sd_frame
     by_method = {m: [r for r in runs if r.config.method == m] for m in values}
     per_seed = headline_table(by_method)
     drops = [100 * (60 - 30) / 60, 100 * (64 - 32) / 64]
@@ -69,7 +72,7 @@ def test_headline_changes_of_runs_built_here():
 
 
 def test_class_collapse_names_classes_above_the_limit():
-    from labelaug_core.report.comparisons import class_collapse, collapse_sentence
+    from labelaug_core.report.classwise_error import class_collapse, collapse_sentence
 
     ok = _run("adv", 0)
     ok.per_class = pd.DataFrame({"name": ["tee", "shirt"], "clean_err": [10.0, 49.9]})
@@ -87,8 +90,25 @@ import json
 
 import numpy as np
 
-from labelaug_core.report import chapter_tables
-from labelaug_core.report import tables as T
+from labelaug_core.evaluation.imagenet import real_errors
+from labelaug_core.evaluation.targets import augmented_target_table, target_optimum_table
+from labelaug_core.report.classwise_robustness import class_accuracy_table, flow_table
+from labelaug_core.report.corruptions import class_mce_table
+from labelaug_core.report.defences import class_list, heldout_error_table
+from labelaug_core.report.imagenet import real_error_table
+from labelaug_core.report.performance import bench_report, has_gpu_result
+from labelaug_core.report.temperature import temperature_success_table
+from labelaug_core.runs.classwise import weight_norm_tables
+from labelaug_core.runs.collect import (
+    adversarial_flow_tables,
+    delta_summary,
+    delta_sweep_runs,
+    predictions_by_method,
+)
+from labelaug_core.runs.defences import bias_choices, defence_rows
+from labelaug_core.report.paper import PAPER_SETTING, PAPER_TABLE1, paper_relative_drop
+from labelaug_core.report.verdict.reproduction import paper_comparison, setting_table
+from labelaug_core.runs.collect import map_run_dirs, map_runs, mean_frames, mean_metric, n_attacked, run_list
 
 CLASS_NAMES = ["tee", "trouser", "coat"]
 
@@ -129,41 +149,41 @@ def write_run(runs_dir: Path, config: TrainConfig, *, clean, pgd, y=None, adv_pr
 
 
 def test_paper_relative_drop_is_derived_from_table1():
-    assert T.paper_relative_drop() == pytest.approx(53.50, abs=0.005)  # the paper's headline, (70.32 - 32.70) / 70.32
-    assert T.paper_relative_drop() == pytest.approx(100 * (T.PAPER_TABLE1.loc["adv", "pgd_err"] - T.PAPER_TABLE1.loc[
-        "advplus", "pgd_err"]) / T.PAPER_TABLE1.loc["adv", "pgd_err"])
-    assert T.paper_relative_drop("std", "adv") == pytest.approx(25.24, abs=0.005)
-    assert T.paper_relative_drop(column="pgd_class_sd") == pytest.approx(2.79, abs=0.005)  # from Table 2
+    assert paper_relative_drop() == pytest.approx(53.50, abs=0.005)  # the paper's headline, (70.32 - 32.70) / 70.32
+    assert paper_relative_drop() == pytest.approx(100 * (PAPER_TABLE1.loc["adv", "pgd_err"] - PAPER_TABLE1.loc[
+        "advplus", "pgd_err"]) / PAPER_TABLE1.loc["adv", "pgd_err"])
+    assert paper_relative_drop("std", "adv") == pytest.approx(25.24, abs=0.005)
+    assert paper_relative_drop(column="pgd_class_sd") == pytest.approx(2.79, abs=0.005)  # from Table 2
     with pytest.raises(KeyError, match="columns"):
-        T.paper_relative_drop(column="fgsm_err")
+        paper_relative_drop(column="fgsm_err")
 
 
 def test_run_helpers_flatten_count_average_and_map():
     runs = {"std": [hand_run("std", 0, n_attacked=50), hand_run("std", 1, n_attacked=70)],
             "adv": [hand_run("adv", 0, pgd=(10.0, 20.0, 30.0))]}
-    flat = T.run_list(runs)
+    flat = run_list(runs)
     assert [(r.config.method, r.config.seed) for r in flat] == [("std", 0), ("std", 1), ("adv", 0)]
-    assert T.n_attacked(runs["std"]) == 120
-    assert T.mean_metric(runs["adv"] + [hand_run("adv", 1, pgd=(30.0, 40.0, 50.0))], "pgd_err") == pytest.approx(30.0)
+    assert n_attacked(runs["std"]) == 120
+    assert mean_metric(runs["adv"] + [hand_run("adv", 1, pgd=(30.0, 40.0, 50.0))], "pgd_err") == pytest.approx(30.0)
     with pytest.raises(ValueError, match="no runs"):
-        T.mean_metric([], "pgd_err")
+        mean_metric([], "pgd_err")
     calls = []
 
     def evaluate(run, *, scale):
         calls.append(run.config.seed)
         return run.metrics["pgd_err"] * scale
 
-    assert T.map_runs(evaluate, runs, scale=2) == {"std": [100.0, 100.0], "adv": [40.0]}
-    assert T.map_runs(evaluate, runs["std"], scale=1) == [50.0, 50.0]
+    assert map_runs(evaluate, runs, scale=2) == {"std": [100.0, 100.0], "adv": [40.0]}
+    assert map_runs(evaluate, runs["std"], scale=1) == [50.0, 50.0]
     assert calls == [0, 1, 0, 0, 1]
-    assert T.map_run_dirs(lambda d, suffix: f"{d.name}{suffix}", flat[:2], suffix="!") == {
+    assert map_run_dirs(lambda d, suffix: f"{d.name}{suffix}", flat[:2], suffix="!") == {
         flat[0].run_id: f"{flat[0].run_id}!", flat[1].run_id: f"{flat[1].run_id}!"}
     frames = {"a": [pd.DataFrame({"x": [1.0, 3.0]}), pd.DataFrame({"x": [3.0, 5.0]})]}
-    assert T.mean_frames(frames)["a"]["x"].tolist() == [2.0, 4.0]
+    assert mean_frames(frames)["a"]["x"].tolist() == [2.0, 4.0]
 
 
 def test_augmented_target_table_moves_delta_from_the_class_to_the_operation():
-    table = chapter_tables.augmented_target_table([0.0, 0.1, 0.3], num_classes=10, num_ops=2, label=3)
+    table = augmented_target_table([0.0, 0.1, 0.3], num_classes=10, num_ops=2, label=3)
     assert list(table.columns) == ["class 3", "op 0", "op 1"]
     assert table.index.names == ["δ", "image"] and len(table) == 6
     for d in (0.0, 0.1, 0.3):
@@ -172,7 +192,7 @@ def test_augmented_target_table_moves_delta_from_the_class_to_the_operation():
 
 
 def test_target_optimum_table_loss_at_the_optimum_is_the_entropy():
-    table = chapter_tables.target_optimum_table([0.0, 0.03, 0.3], num_classes=10, num_ops=1, label=3)
+    table = target_optimum_table([0.0, 0.03, 0.3], num_classes=10, num_ops=1, label=3)
     assert list(table.index) == [0.0, 0.03, 0.3]
     assert table["loss at the optimum"].to_numpy() == pytest.approx(table["H(t)"].to_numpy(), abs=1e-5)
     assert table.loc[0.3, "H(t)"] == pytest.approx(-(0.7 * np.log(0.7) + 0.3 * np.log(0.3)), abs=1e-6)
@@ -185,10 +205,10 @@ def test_delta_sweep_finds_each_delta_and_summary_averages_seeds(tmp_path):
     for d, seed, pgd in ((0.0, 0, 60.0), (0.0, 1, 70.0), (0.3, 0, 40.0), (0.3, 1, 50.0)):
         config = TrainConfig.from_dict(settings | {"method": "advplus", "delta": d, "seed": seed})
         write_run(tmp_path, config, clean=[10.0, 20.0, 30.0], pgd=[pgd] * 3)
-    sweep = chapter_tables.delta_sweep_runs(tmp_path, [0, 1], [0.0, 0.3], **settings)
+    sweep = delta_sweep_runs(tmp_path, [0, 1], [0.0, 0.3], **settings)
     assert list(sweep) == [0.0, 0.3]
     assert [(r.config.delta, r.config.seed) for r in sweep[0.3]] == [(0.3, 0), (0.3, 1)]
-    summary = chapter_tables.delta_summary(sweep)
+    summary = delta_summary(sweep)
     assert summary.index.name == "delta" and summary.loc[0.0, "pgd_err"] == 65.0 and summary.loc[0.3, "pgd_err"] == 45.0
     assert summary.loc[0.3, "clean_err"] == 20.0
 
@@ -197,8 +217,8 @@ def test_setting_table_marks_what_differs_from_the_paper():
     config = TrainConfig(dataset="fashion-mnist", method="advplus", epochs=10, batch_size=64, delta=0.03, eps=0.03,
                          lr=0.01).resolved("cpu")
     run = Run(Path("runs/x"), config, {}, pd.DataFrame(), pd.DataFrame(), {"device": "cpu"})
-    table = T.setting_table(run, 1)
-    assert list(table.index) == list(T.PAPER_SETTING)
+    table = setting_table(run, 1)
+    assert list(table.index) == list(PAPER_SETTING)
     assert table.loc["epochs", "same?"] == "same" and table.loc["batch", "same?"] == "same"
     assert table.loc["δ", "same?"] == "same" and table.loc["ε (train and eval)", "same?"] == "same"
     assert table.loc["data set", "same?"] == "DIFFERS" and table.loc["data set", "this profile"] == "fashion-mnist"
@@ -207,7 +227,7 @@ def test_setting_table_marks_what_differs_from_the_paper():
 
 def test_paper_comparison_sets_ours_beside_the_papers_numbers():
     means = pd.DataFrame({"pgd_err": [50.0, 40.0], "clean_class_sd": [9.0, 8.0]}, index=["adv", "advplus"])
-    table = T.paper_comparison(means, ("pgd_err", "clean_class_sd"))
+    table = paper_comparison(means, ("pgd_err", "clean_class_sd"))
     assert table.loc[("adv", "pgd_err"), "paper"] == 70.32 and table.loc[("adv", "pgd_err"), "ours"] == 50.0
     assert table.loc[("advplus", "clean_class_sd"), "paper"] == 16.76
     assert len(table) == 4
@@ -218,7 +238,7 @@ def test_class_mce_table_summarises_each_methods_classes():
         return pd.DataFrame({"corruption": ["noise", "noise"], "severity": [1, 2], "err": [0.0, 0.0],
                              **{f"class_{k}_err": [e, e] for k, e in enumerate(class_errs)}})
 
-    per_class, summary = chapter_tables.class_mce_table({"adv": errors([10.0, 40.0, 20.0]), "advplus": errors([5.0, 5.0, 35.0])},
+    per_class, summary = class_mce_table({"adv": errors([10.0, 40.0, 20.0]), "advplus": errors([5.0, 5.0, 35.0])},
                                            CLASS_NAMES)
     assert list(per_class.index) == CLASS_NAMES and list(per_class.columns) == ["adv", "advplus"]
     assert per_class["adv"].tolist() == [10.0, 40.0, 20.0]
@@ -230,19 +250,19 @@ def test_class_mce_table_summarises_each_methods_classes():
 
 def test_real_error_helpers_split_score_and_regroup():
     runs = {"std": [hand_run("std", 0)], "adv": [hand_run("adv", 0), hand_run("adv", 1)]}
-    predictions = {r.run_id: pd.DataFrame({"wrong": [r.config.seed]}) for r in T.run_list(runs)}
-    metrics, tables = chapter_tables.real_errors(predictions, score=lambda f: ({"real_err": 10.0 + f["wrong"][0]}, f * 2))
-    assert metrics == {r.run_id: {"real_err": 10.0 + r.config.seed} for r in T.run_list(runs)}
+    predictions = {r.run_id: pd.DataFrame({"wrong": [r.config.seed]}) for r in run_list(runs)}
+    metrics, tables = real_errors(predictions, score=lambda f: ({"real_err": 10.0 + f["wrong"][0]}, f * 2))
+    assert metrics == {r.run_id: {"real_err": 10.0 + r.config.seed} for r in run_list(runs)}
     assert tables[runs["adv"][1].run_id]["wrong"].tolist() == [2]
-    table = chapter_tables.real_error_table(T.run_list(runs), metrics)
+    table = real_error_table(run_list(runs), metrics)
     assert table.loc[("adv", 1), "real_err"] == 11.0 and table.loc[("std", 0), "clean_err"] == 20.0
-    grouped = chapter_tables.predictions_by_method(runs, predictions)
+    grouped = predictions_by_method(runs, predictions)
     assert list(grouped) == ["std", "adv"] and grouped["adv"][1] is predictions[runs["adv"][1].run_id]
 
 
 def test_class_accuracy_table_is_100_minus_mean_error():
     runs = {"adv": [hand_run("adv", 0, pgd=(40.0, 50.0, 60.0)), hand_run("adv", 1, pgd=(60.0, 70.0, 80.0))]}
-    acc = chapter_tables.class_accuracy_table(runs, CLASS_NAMES)
+    acc = class_accuracy_table(runs, CLASS_NAMES)
     assert list(acc.columns) == [("Adv", "clean"), ("Adv", "PGD-40")]
     assert acc[("Adv", "PGD-40")].tolist() == [50.0, 40.0, 30.0] and acc[("Adv", "clean")].tolist() == [90.0, 80.0, 70.0]
 
@@ -255,16 +275,16 @@ def test_adversarial_flow_tables_pool_the_seeds(tmp_path):
     from labelaug_core.runs.store import find_runs
 
     runs = find_runs(tmp_path, [0, 1], ("adv",), dataset="fashion-mnist", epochs=1)
-    matrices, flows = chapter_tables.adversarial_flow_tables(runs, CLASS_NAMES, top=5)
+    matrices, flows = adversarial_flow_tables(runs, CLASS_NAMES, top=5)
     assert matrices["adv"].loc["tee", "coat"] == 75.0 and matrices["adv"].loc["trouser", "tee"] == 50.0
     assert flows["adv"].iloc[0][["true", "sent to", "count"]].tolist() == ["tee", "coat", 3]
-    table = chapter_tables.flow_table(flows)
+    table = flow_table(flows)
     assert table.index.names == ["model", "rank"] and table.loc[("Adv", 1), "sent to"] == "tee"
 
 
 def test_weight_norm_tables_correlate_robust_accuracy_with_norms():
     runs = {"adv": [hand_run("adv", 0, pgd=(80.0, 50.0, 20.0)), hand_run("adv", 1, pgd=(50.0, 50.0, 50.0))]}
-    frames, corr = chapter_tables.weight_norm_tables(runs, CLASS_NAMES, norms=lambda run: [1.0, 2.0, 3.0])
+    frames, corr = weight_norm_tables(runs, CLASS_NAMES, norms=lambda run: [1.0, 2.0, 3.0])
     assert frames["adv"]["robust_acc"].tolist() == [20.0, 50.0, 80.0] and frames["adv"]["norm"].tolist() == [1, 2, 3]
     assert corr.loc[("Adv", 0), "pearson_r"] == pytest.approx(1.0)
     assert np.isnan(corr.loc[("Adv", 1), "pearson_r"])  # every class equally robust: no correlation defined
@@ -272,15 +292,15 @@ def test_weight_norm_tables_correlate_robust_accuracy_with_norms():
 
 def test_temperature_success_table_one_column_per_model():
     sweep = pd.DataFrame({"temperature": [0.1, 1.0], "success_%": [30.0, 40.0]})
-    table = chapter_tables.temperature_success_table({"adv": sweep, "advplus": sweep.assign(**{"success_%": [10.0, 20.0]})})
+    table = temperature_success_table({"adv": sweep, "advplus": sweep.assign(**{"success_%": [10.0, 20.0]})})
     assert table.index.name == "T" and table.loc[1.0, "Adv"] == 40.0 and table.loc[0.1, "Adv+"] == 10.0
 
 
 def test_class_list_and_heldout_error_table():
-    assert chapter_tables.class_list("6,2") == [6, 2] and chapter_tables.class_list("") == [] and chapter_tables.class_list("3") == [3]
+    assert class_list("6,2") == [6, 2] and class_list("") == [] and class_list("3") == [3]
     heldout = [pd.DataFrame({"clean_err": [10.0, 20.0, 30.0], "robust_err": [50.0, 60.0, 70.0]}),
                pd.DataFrame({"clean_err": [30.0, 20.0, 10.0], "robust_err": [70.0, 60.0, 90.0]})]
-    table = chapter_tables.heldout_error_table(heldout, CLASS_NAMES)
+    table = heldout_error_table(heldout, CLASS_NAMES)
     assert table["clean_err"].tolist() == [20.0, 20.0, 20.0] and table.loc["coat", "robust_err"] == 80.0
 
 
@@ -292,18 +312,18 @@ def test_bias_choices_and_defence_rows():
         seen.append((run.config.method, weak_class, size, steps))
         return float(run.config.seed), pd.DataFrame({"bias": biases})
 
-    chosen, grids = chapter_tables.bias_choices(runs, 2, [0.0, 1.0], size=10, steps=3, choose=choose)
+    chosen, grids = bias_choices(runs, 2, [0.0, 1.0], size=10, steps=3, choose=choose)
     assert chosen == {("adv", 0): 0.0, ("adv", 1): 1.0, ("advplus", 0): 0.0}
     assert seen[0] == ("adv", 2, 10, 3) and len(seen) == 3  # std is not adjusted
     assert grids.index.names == ["model", "row"] and list(grids.index.get_level_values(0).unique()) == ["Adv", "Adv+"]
     # With a bias of 0 a run is evaluated as it is: its own per-class table, no model needed.
     zero = {k: 0.0 for k in chosen}
     weighted = {"adv": [hand_run("adv", 0, pgd=(1.0, 2.0, 3.0))], "advplus": [hand_run("advplus", pgd=(4.0, 5.0, 6.0))]}
-    rows = chapter_tables.defence_rows(runs, weighted, zero, 2, 3, 3.0)
+    rows = defence_rows(runs, weighted, zero, 2, 3, 3.0)
     assert list(rows) == ["Adv", "Adv+", "Adv, loss weight 3", "Adv+, loss weight 3", "Adv, logit bias", "Adv+, logit bias"]
     assert len(rows["Adv"]) == 2 and rows["Adv+, loss weight 3"][0]["pgd_err"].tolist() == [4.0, 5.0, 6.0]
     assert rows["Adv, logit bias"][1]["pgd_err"].tolist() == runs["adv"][1].per_class["pgd_err"].tolist()
-    assert "Adv, loss weight 3" not in chapter_tables.defence_rows(runs, None, zero, 2, 3, 3.0)
+    assert "Adv, loss weight 3" not in defence_rows(runs, None, zero, 2, 3, 3.0)
 
 
 def test_bench_report_shows_every_result_and_the_targets():
@@ -316,12 +336,12 @@ def test_bench_report_shows_every_result_and_the_targets():
               "attacks": [{"model": "small-cnn", "input": [128, 1, 28, 28], "steps": 10, "repeats": 3, "rows": [row]}],
               "epoch": {"steps": 10, "images": 1000, "batch": 128, "repeats": 3, "speedup_vs_reference": 3.0,
                         "rows": [{"case": "fast", "median_s": 1.0, "images_per_s": 1000.0, "pct_of_floor": 80.0}]}}
-    items = chapter_tables.bench_report({"cpu-a.json": result, "cpu-b.json": result})
+    items = bench_report({"cpu-a.json": result, "cpu-b.json": result})
     texts = [i.data for i in items if isinstance(i, Markdown)]
     frames = [i for i in items if isinstance(i, pd.DataFrame)]
     assert sum("File `cpu-a.json`" in t for t in texts) == 1 and sum("File `cpu-b.json`" in t for t in texts) == 1
     assert len(frames) == 6  # attack, epoch and targets table of each result
     missed = [t for t in texts if t.startswith("Missed: ")]
     assert len(missed) == 2 and "fast path vs torchattacks.PGD 1.50x (target 3x)" in missed[0]
-    assert not chapter_tables.has_gpu_result({"a": result})
-    assert chapter_tables.has_gpu_result({"a": result, "b": result | {"env": result["env"] | {"device": "cuda:0"}}})
+    assert not has_gpu_result({"a": result})
+    assert has_gpu_result({"a": result, "b": result | {"env": result["env"] | {"device": "cuda:0"}}})

@@ -10,14 +10,8 @@ from torch import nn
 from labelaug_core.errors import ConfigError
 from labelaug_core.evaluation.ladder import LADDER, StrongEval, worst_of
 from labelaug_core.evaluation.strong import strong_eval
-from labelaug_core.report.verdict import (
-    claim_verdict,
-    gain_vulnerability,
-    ladder_table,
-    member_table,
-    verdict_sentence,
-    verdict_table,
-)
+from labelaug_core.evaluation.ladder import gain_vulnerability, ladder_table
+from labelaug_core.report.trustworthy import claim_verdict, member_table, verdict_sentence, verdict_table
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -201,9 +195,28 @@ from pathlib import Path
 import pandas as pd
 
 from labelaug_core.config import TrainConfig
-from labelaug_core.report import sentences
-from labelaug_core.report import verdict as V
-from labelaug_core.report.tables import PAPER_TABLE1, paper_relative_drop
+from labelaug_core.report.classwise_robustness import (
+    class_spread_sentence,
+    climb_sentences,
+    gain_table,
+    ladder_tables,
+    tian_comparison,
+    top_flow_sentence,
+    weight_norm_sentence,
+)
+from labelaug_core.report.corruptions import corruption_source_note
+from labelaug_core.report.defences import bias_sentence, defence_changes, weakest_class_note
+from labelaug_core.report.delta import delta_control_lines
+from labelaug_core.report.imagenet import factor_counts_text
+from labelaug_core.report.temperature import temperature_sentences
+from labelaug_core.report.trustworthy import (
+    failed_checks,
+    masking_report,
+    verdict_evaluations,
+    verdict_paragraph,
+)
+from labelaug_core.report.verdict.reproduction import runs_used_sentence
+from labelaug_core.report.paper import PAPER_TABLE1, paper_relative_drop
 from labelaug_core.runs.store import Run
 from labelaug_core.runs.strong import masking_check_tables
 
@@ -213,7 +226,7 @@ def test_verdict_sentence_quotes_the_papers_drop_from_table1(monkeypatch):
     assert f"the paper: {paper_relative_drop():.1f}%" in verdict_sentence(v) and "53.5%" in verdict_sentence(v)
     changed = PAPER_TABLE1.copy()
     changed.loc["advplus", "pgd_err"] = 35.16  # half of Adv's 70.32: the sentence follows the table
-    monkeypatch.setattr("labelaug_core.report.tables.PAPER_TABLE1", changed)
+    monkeypatch.setattr("labelaug_core.report.paper.PAPER_TABLE1", changed)
     assert "the paper: 50.0%" in verdict_sentence(v)
 
 
@@ -235,7 +248,7 @@ def _runs(method: str, masks: list[np.ndarray], delta: float = 0.03) -> list[Run
     (50.0, [49.0, 51.5, 46.5], 100, "**The difference is within noise.**"),  # per seed +1, -1.5, +3.5 pp
 ])
 def test_profile_gain_paragraph_is_paired_and_over_seeds(adv, plus, shift, words):
-    from labelaug_core.report.comparisons import profile_gain_paragraph
+    from labelaug_core.report.average_error import profile_gain_paragraph
 
     runs = {"adv": _runs("adv", [_mask(1000, adv)] * 3), "advplus": _runs("advplus", [_mask(1000, p, shift) for p in plus])}
     text = profile_gain_paragraph(runs)
@@ -251,27 +264,27 @@ def test_delta_control_lines_compare_adv_then_each_delta_with_the_control():
     adv = _runs("adv", [_mask(1000, 60.0)])
     sweep = {0.0: _runs("advplus", [_mask(1000, 50.0)], 0.0), 0.03: _runs("advplus", [_mask(1000, 49.5, 30)], 0.03),
              0.3: _runs("advplus", [_mask(1000, 30.0)], 0.3)}
-    lines = sentences.delta_control_lines(sweep, adv).split("\n")
+    lines = delta_control_lines(sweep, adv).split("\n")
     assert len(lines) == 3
     assert lines[0].startswith("- Adv+ δ = 0 vs Adv: δ = 0's PGD-40 error is 10.00 pp below Adv's (50.00% against 60.00%")
     assert "**δ = 0 is better here**" in lines[0]
     assert lines[1].startswith("- Adv+ δ = 0.03 vs δ = 0") and "within noise" in lines[1]
     assert lines[2].startswith("- Adv+ δ = 0.3 vs δ = 0: δ = 0.3's PGD-40 error is 20.00 pp below")
-    assert "no δ = 0 run" in sentences.delta_control_lines({0.3: sweep[0.3]}, adv)
-    higher = sentences.delta_control_lines({0.0: _runs("advplus", [_mask(1000, 80.0)], 0.0)}, adv)
+    assert "no δ = 0 run" in delta_control_lines({0.3: sweep[0.3]}, adv)
+    higher = delta_control_lines({0.0: _runs("advplus", [_mask(1000, 80.0)], 0.0)}, adv)
     assert "**δ = 0 is worse here**" in higher
 
 
 def test_corruption_source_note_says_whether_it_is_the_papers_benchmark():
-    small = sentences.corruption_source_note("generated, CIFAR-10-C constants, 28 px", "fashion-mnist", 200)
+    small = corruption_source_note("generated, CIFAR-10-C constants, 28 px", "fashion-mnist", 200)
     assert "**This is not the paper's benchmark**" in small and "CIFAR-10-C" in small and "28 px" in small
     assert "so CIFAR-10-C's are used" in small
-    recipe = sentences.corruption_source_note("generated, ImageNet-C constants, 224 px", "imagenet", 500)
+    recipe = corruption_source_note("generated, ImageNet-C constants, 224 px", "imagenet", 500)
     assert "the ImageNet-C recipe" in recipe and "not the paper's benchmark" not in recipe
-    files = sentences.corruption_source_note("ImageNet-C files in /data/imagenet-c, 224 px", "imagenet", 500)
+    files = corruption_source_note("ImageNet-C files in /data/imagenet-c, 224 px", "imagenet", 500)
     assert "the paper's benchmark, on a subset" in files and files.startswith("**Corrupted images:** ")
     with pytest.raises(ValueError, match="empty source"):
-        sentences.corruption_source_note("", "fashion-mnist", 200)
+        corruption_source_note("", "fashion-mnist", 200)
 
 
 def run_with_env(method, seed, env):
@@ -281,23 +294,23 @@ def run_with_env(method, seed, env):
 def test_runs_used_sentence_lists_runs_and_each_commit_once():
     runs = [run_with_env("std", 0, {"git_commit": "abc", "torch": "2.1"}),
             run_with_env("adv", 0, {"git_commit": "abc", "torch": "2.1"})]
-    text = V.runs_used_sentence(runs)
+    text = runs_used_sentence(runs)
     assert text == "Runs used: `std-0`, `adv-0`. Code commit `abc`, torch 2.1."
     runs.append(run_with_env("advplus", 0, {"git_commit": "def", "torch": "2.1"}))
-    assert "Code commits `abc`, `def`, torch 2.1." in V.runs_used_sentence(runs)
+    assert "Code commits `abc`, `def`, torch 2.1." in runs_used_sentence(runs)
 
 
 def test_factor_counts_text():
-    assert sentences.factor_counts_text(pd.Series({"pose": 12, "background": 3})) == "pose 12, background 3"
+    assert factor_counts_text(pd.Series({"pose": 12, "background": 3})) == "pose 12, background 3"
 
 
 def test_class_spread_and_top_flow_sentences():
     acc = pd.concat({"Adv": pd.DataFrame({"clean": [90.0, 80.0], "PGD-40": [70.0, 20.5]}, index=["tee", "coat"])}, axis=1)
-    assert sentences.class_spread_sentence(acc) == ("Spread between the most and the least robust class under PGD-40: "
+    assert class_spread_sentence(acc) == ("Spread between the most and the least robust class under PGD-40: "
                                             "Adv **49.5 pp** (best tee 70.0%, worst coat 20.5%).")
     flows = {"adv": pd.DataFrame([{"true": "shirt", "sent to": "tee", "count": 9, "share_%": 45.2}]),
              "advplus": pd.DataFrame()}
-    assert sentences.top_flow_sentence(flows) == ("The most frequent flow of each model: Adv: **shirt → tee** (45% of the "
+    assert top_flow_sentence(flows) == ("The most frequent flow of each model: Adv: **shirt → tee** (45% of the "
                                           "shirt images attacked); Adv+: no adversarial errors.")
 
 
@@ -305,12 +318,12 @@ def test_class_spread_and_top_flow_sentences():
                                      (0.1, "weak (|r| < 0.3)"), (-0.29, "weak (|r| < 0.3)"),
                                      (-0.3, "negative, the opposite of Tian et al."), (float("nan"), "undefined")])
 def test_tian_comparison_thresholds(r, words):
-    assert sentences.tian_comparison(r) == words
+    assert tian_comparison(r) == words
 
 
 def test_weight_norm_sentence_means_over_seeds():
     corr = pd.DataFrame({"model": ["Adv", "Adv", "Adv+"], "seed": [0, 1, 0], "pearson_r": [0.6, 0.2, -0.5]})
-    text = sentences.weight_norm_sentence(corr.set_index(["model", "seed"]))
+    text = weight_norm_sentence(corr.set_index(["model", "seed"]))
     assert "Adv **0.40** (positive, as Tian et al. report)" in text
     assert "Adv+ **-0.50** (negative, the opposite of Tian et al.)" in text
 
@@ -322,11 +335,11 @@ def test_ladder_gain_tables_and_climb_sentences():
                            **{"pgd-10": [1, 1, 1, 0] * 2 + none * 2, "pgd-40": [1, 1, 1, 0] * 2 + none * 2},
                            ensemble=[1, 1, 1, 1] * 2 + none * 2)
     flat = hand_made(y, **{r: none * 4 for r in LADDER})
-    ladders = sentences.ladder_tables({"adv": [vulnerable], "advplus": [flat]}, ["a", "b", "c", "d"])
+    ladders = ladder_tables({"adv": [vulnerable], "advplus": [flat]}, ["a", "b", "c", "d"])
     assert ladders["adv"]["ensemble_err"].tolist() == [100.0, 100.0, 0.0, 0.0]
-    gains = sentences.gain_table(ladders)
+    gains = gain_table(ladders)
     assert gains.index.names == ["model", "rung"] and gains.loc[("Adv", "fgsm -> ensemble"), "weak_half_share_%"] == 100.0
-    lines = sentences.climb_sentences(gains).split("\n")
+    lines = climb_sentences(gains).split("\n")
     assert lines[0].startswith("- **Adv**: from FGSM to the ensemble the class error rises by 25.0 pp on average")
     assert lines[0].endswith("mainly on the more vulnerable classes.")
     assert lines[1] == "- **Adv+**: the ensemble adds nothing over FGSM (mean gain 0.0 pp)."
@@ -337,7 +350,7 @@ def test_temperature_sentences_say_whether_a_temperature_beats_plain_pgd():
         return pd.DataFrame({"temperature": [0.1, 1.0, 10.0], "success_%": success,
                              "class_0_success_%": class0, "class_1_success_%": class1})
 
-    text = sentences.temperature_sentences({"adv": sweep([50.0, 40.0, 30.0], [60.0, 40.0, 0.0], [40.0, 40.0, 60.0]),
+    text = temperature_sentences({"adv": sweep([50.0, 40.0, 30.0], [60.0, 40.0, 0.0], [40.0, 40.0, 60.0]),
                                     "advplus": sweep([10.0, 20.0, 15.0], [0.0] * 3, [0.0] * 3)}, n_images=50)
     lines = text.split("\n")
     assert lines[0] == ("- **Adv**: T = 0.1 reaches 50.0% success against 40.0% for plain PGD (+10.0 pp); it raises "
@@ -352,12 +365,12 @@ def test_verdict_evaluations_and_the_worst_of_both():
     all_logits = hand_made(y, **{r: [0, 0, 1, 0] for r in LADDER})
     other = hand_made(y, **{r: [1, 1, 1, 1] for r in LADDER})
     strong = {"std": [other], "adv": [other], "advplus": [first_k]}
-    evals = V.verdict_evaluations(strong, [all_logits])
+    evals = verdict_evaluations(strong, [all_logits])
     assert list(evals) == ["Std", "Adv", "Adv+", "Adv+ (all K+M logits)", "Adv+ (worst of both)"]
     assert evals["Adv+ (worst of both)"][0].errors()["ensemble"] == 50.0
-    assert "Adv+ (worst of both)" not in V.verdict_evaluations(strong, [all_logits], worst_of_both=False)
+    assert "Adv+ (worst of both)" not in verdict_evaluations(strong, [all_logits], worst_of_both=False)
     with pytest.raises(ValueError):  # one all-logits evaluation per Adv+ seed
-        V.verdict_evaluations({**strong, "advplus": [first_k, first_k]}, [all_logits])
+        verdict_evaluations({**strong, "advplus": [first_k, first_k]}, [all_logits])
 
 
 def test_masking_checks_report_and_verdict_paragraph():
@@ -375,40 +388,40 @@ def test_masking_checks_report_and_verdict_paragraph():
                                     square_queries=0, check=check)
     assert list(checks) == ["Std", "Adv", "Adv+", "Adv+ (all K+M logits)"]
     assert calls[0] == ("std", "classes", "adv", [False, True]) and calls[3][:3] == ("advplus", "all", "std")
-    failed = V.failed_checks(checks)
+    failed = failed_checks(checks)
     assert failed == {"Std": [], "Adv": [], "Adv+": [], "Adv+ (all K+M logits)": ["transfer"]}
-    items = V.masking_report(checks)
+    items = masking_report(checks)
     assert len(items) == 8 and items[0].data == "**Std**: every check passes."
     assert items[6].data == "**Adv+ (all K+M logits)**: **1 check(s) fail: transfer**."
     assert list(items[7].columns) == ["name", "passed", "message"]
 
     table = pd.DataFrame({"ensemble_err": [90.0, 60.0, 58.0]}, index=["Std", "Adv", "Adv+"])
     v = claim_verdict(*_seeds(PGD_GAIN, [(60.0, 58.0)] * 3))
-    text = V.verdict_paragraph(v, v, table, failed)
+    text = verdict_paragraph(v, v, table, failed)
     assert text.startswith(verdict_sentence(v))
     assert "Adv against Std under the ensemble: -30.00 pp of error." in text
     assert "Gradient-masking checks failed for: Adv+ (all K+M logits); read those numbers with care." in text
-    assert V.verdict_paragraph(v, v, table, {"Std": []}).endswith(" Every gradient-masking check passed.")
+    assert verdict_paragraph(v, v, table, {"Std": []}).endswith(" Every gradient-masking check passed.")
 
 
 def test_weakest_class_note_bias_sentence_and_defence_changes():
     names = ["tee", "trouser", "shirt"]
     heldout = pd.DataFrame({"n": [10, 10, 10], "split": ["train"] * 3})
-    same = sentences.weakest_class_note(heldout, [2], [2], names, "2")
+    same = weakest_class_note(heldout, [2], [2], names, "2")
     assert same.startswith("Held-out split: 30 train images that the runs do not train on.")
     assert "**shirt (2)**" in same and "This is the class the plan's class-weighted runs up-weight" in same
-    other = sentences.weakest_class_note(heldout.assign(split="test"), [2], [0], names, "0")
+    other = weakest_class_note(heldout.assign(split="test"), [2], [0], names, "0")
     assert "outside the runs' test subset" in other and "up-weight tee (0) instead" in other
-    assert "names no weak class" in sentences.weakest_class_note(heldout, [2], [], names, "")
+    assert "names no weak class" in weakest_class_note(heldout, [2], [], names, "")
 
-    assert sentences.bias_sentence({("adv", 0): 1.5, ("advplus", 1): 0.0}) == (
+    assert bias_sentence({("adv", 0): 1.5, ("advplus", 1): 0.0}) == (
         "Chosen bias per model and seed: Adv seed 0: **1.5**, Adv+ seed 1: **0**.")
 
     columns = ["robust_worst_acc", "robust_avg_acc", "robust_sd", "clean_avg_acc"]
     table = pd.DataFrame([[20.0, 40.0, 10.0, 80.0], [25.0, 45.0, 9.0, 82.0], [30.0, 41.0, 8.0, 79.0],
                           [26.0, 46.0, 8.5, 81.0], [20.1, 46.7, float("nan"), 82.3]], columns=columns,
                          index=["Adv", "Adv+", "Adv, logit bias", "Adv+, logit bias", "AT (peers)"])
-    text = sentences.defence_changes(table, names, 2, [0])
+    text = defence_changes(table, names, 2, [0])
     assert "Defended class: **shirt** (logit bias), tee (loss weight)." in text
     assert ("- **Adv, logit bias** vs Adv: worst-class robust accuracy +10.0 pp (30.0%), class-mean robust accuracy "
             "+1.0 pp, robust SD -2.0 pp, class-mean clean accuracy -1.0 pp.") in text

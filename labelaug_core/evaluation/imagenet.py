@@ -269,3 +269,13 @@ def error_ratios(accuracies: pd.DataFrame) -> pd.DataFrame:
     from imagenet_x import error_ratio
 
     return error_ratio(accuracies)
+
+
+def real_errors(predictions: dict[str, pd.DataFrame], score=None) -> tuple[dict[str, dict], dict[str, pd.DataFrame]]:
+    """ReaL error of every run's predictions (``{run_id: frame}``, :func:`labelaug_core.runs.run_predictions`):
+    ``({run_id: metrics}, {run_id: per-class table})`` of ``score`` (default :func:`real_error`)."""
+    if score is None:
+        score = real_error
+    scored = {run_id: score(frame) for run_id, frame in predictions.items()}
+    return ({run_id: metrics for run_id, (metrics, _) in scored.items()},
+            {run_id: table for run_id, (_, table) in scored.items()})

@@ -73,3 +73,47 @@ def worst_of(a: StrongEval, b: StrongEval) -> StrongEval:
     pred = np.where(a.wrong["ensemble"], a.ensemble_pred, b.ensemble_pred)
     return StrongEval({"worst_of": [a.settings, b.settings]}, a.y, wrong, pred, a.time_s + b.time_s)
 
+
+
+def ladder_table(evals: list[StrongEval], class_names) -> pd.DataFrame:
+    """Per-class error (%) of each rung (mean over ``evals``, e.g. seeds) and each rung's gain (pp)
+    over the previous one. One row per class: ``class``, ``<rung>_err``, ``<rung>_gain``."""
+    k = len(class_names)
+    errs = sum(e.per_class_errors(k) for e in evals) / len(evals)
+    table = pd.DataFrame({"class": list(class_names)})
+    for i, rung in enumerate(LADDER):
+        table[f"{rung}_err"] = errs[f"{rung}_err"].to_numpy()
+        if i:
+            table[f"{rung}_gain"] = table[f"{rung}_err"] - table[f"{LADDER[i - 1]}_err"]
+    return table
+
+
+def gain_vulnerability(ladder: pd.DataFrame, reference: str = "fgsm") -> pd.DataFrame:
+    """Do stronger attacks gain mainly on the vulnerable classes?
+
+    For each rung after ``reference``, and for the whole climb from ``reference`` to the last rung
+    (row ``"<reference> -> <last>"``): the Pearson and Spearman correlation, across classes,
+    between the rung's gain (pp over the previous rung) and the class's error under
+    ``reference`` (its vulnerability), and the share (%) of the summed gain that falls on the
+    more vulnerable half of the classes (50% = no preference). NaN where the gain is constant.
+    ``ladder``: :func:`ladder_table`.
+    """
+    from scipy import stats
+
+    vulnerability = ladder[f"{reference}_err"].to_numpy()
+    order = np.argsort(-vulnerability, kind="stable")
+    weak_half = order[: len(order) // 2]
+    rows = []
+    later = LADDER[LADDER.index(reference) + 1:]
+    gains = {rung: ladder[f"{rung}_gain"].to_numpy() for rung in later}
+    gains[f"{reference} -> {later[-1]}"] = ladder[f"{later[-1]}_err"].to_numpy() - vulnerability
+    for rung, gain in gains.items():
+        constant = np.ptp(gain) == 0 or np.ptp(vulnerability) == 0
+        total = gain.sum()
+        rows.append({
+            "rung": rung, "mean_gain_pp": float(gain.mean()),
+            "pearson_r": float("nan") if constant else float(stats.pearsonr(gain, vulnerability).statistic),
+            "spearman_rho": float("nan") if constant else float(stats.spearmanr(gain, vulnerability).statistic),
+            "weak_half_share_%": float(100.0 * gain[weak_half].sum() / total) if total > 0 else float("nan"),
+        })
+    return pd.DataFrame(rows)

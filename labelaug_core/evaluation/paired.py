@@ -234,3 +234,9 @@ def minimum_detectable_effect(*, n: int, discordant_rate: float, seeds: int, tra
         mid = (low + high) / 2
         low, high = (low, mid) if enough(mid) else (mid, high)
     return float(high)
+
+
+def spearman_rho(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rank correlation between ``x`` and ``y`` (e.g. δ and PGD error over a sweep):
+    +1 when ``y`` rises with ``x``, -1 when it falls; NaN when either is constant."""
+    return float(stats.spearmanr(x, y).statistic)

@@ -1,137 +1,15 @@
-"""What the book shows: tables (:mod:`.tables`), figures (:mod:`.figures`), static-HTML widgets
-(:mod:`.widgets`) and the verdict (:mod:`.verdict`), from runs and evaluations.
-"""
+"""What the book shows, one module per study (roughly one per chapter), each with its tables,
+figures and sentences: :mod:`.attacks` (chapter 1), :mod:`.targets` (2), :mod:`.average_error` (3),
+:mod:`.classwise_error` (4), :mod:`.delta` (5), :mod:`.verdict` (6: :mod:`.verdict.reproduction`,
+:mod:`.verdict.design`), :mod:`.corruptions` (7), :mod:`.imagenet` (8), :mod:`.classwise_robustness`
+and :mod:`.temperature` (9), :mod:`.trustworthy` and :mod:`.paper_style` (10), :mod:`.defences` (11)
+and :mod:`.performance` (12); shared by them: :mod:`.style` (palette, names, formatting),
+:mod:`.paper` (the paper's numbers), :mod:`.comparisons` (method against method, paired, in words)
+and :mod:`.widgets` (figures as PNG, sliders and selectors that work in the static HTML).
 
-from labelaug_core.report.chapter_figures import (  # noqa: F401
-    adversarial_examples,
-    defence_robust_lines,
-    delta_explorer_figure,
-    delta_explorer_figures,
-    target_vector_figures,
-)
-from labelaug_core.report.chapter_tables import (  # noqa: F401
-    adversarial_flow_tables,
-    augmented_target_table,
-    bench_report,
-    bias_choices,
-    class_accuracy_table,
-    class_list,
-    class_mce_table,
-    defence_rows,
-    delta_summary,
-    delta_sweep_runs,
-    flow_table,
-    has_gpu_result,
-    heldout_error_table,
-    predictions_by_method,
-    real_error_table,
-    real_errors,
-    target_optimum_table,
-    temperature_success_table,
-    weight_norm_tables,
-)
-from labelaug_core.report.corruptions import (  # noqa: F401
-    class_mce,
-    mce_headline,
-    method_tables,
-    table1_with_mce,
-)
-from labelaug_core.report.defences import (  # noqa: F401
-    PEER_SETTING,
-    PEERS,
-    accuracy_summary,
-    defence_table,
-)
-from labelaug_core.report.figures import (  # noqa: F401
-    ERROR_PALETTE,
-    PALETTE,
-    adversarial_confusion_heatmaps,
-    adversarial_grid,
-    attack_ladder_lines,
-    corruption_ce_bars,
-    corruption_grid,
-    corruption_heatmaps,
-    defence_class_lines,
-    error_curve_plot,
-    factor_bars,
-    per_class_bars,
-    per_class_frame,
-    per_class_sorted,
-    show,
-    target_vector,
-    temperature_curves,
-    training_curves,
-    weight_norm_scatter,
-)
-from labelaug_core.report.imagenet import (  # noqa: F401
-    figure1_panels,
-    real_headline,
-    table2_with_real,
-)
-from labelaug_core.report.sentences import (  # noqa: F401
-    bias_sentence,
-    class_spread_sentence,
-    climb_sentences,
-    corruption_source_note,
-    defence_changes,
-    delta_control_lines,
-    factor_counts_text,
-    gain_table,
-    ladder_tables,
-    temperature_sentences,
-    tian_comparison,
-    top_flow_sentence,
-    weakest_class_note,
-    weight_norm_sentence,
-)
-from labelaug_core.report.comparisons import (  # noqa: F401
-    class_collapse,
-    collapse_sentence,
-    compare_runs,
-    comparison_row,
-    difference_words,
-    headline_table,
-    mean_sd_frame,
-    per_seed_table,
-    profile_gain_paragraph,
-    seed_table,
-)
-from labelaug_core.report.tables import (  # noqa: F401
-    METHOD_NAMES,
-    PAPER_SETTING,
-    PAPER_TABLE1,
-    PAPER_TABLE2,
-    headline_changes,
-    map_run_dirs,
-    map_runs,
-    mean_frames,
-    mean_metric,
-    method_means,
-    n_attacked,
-    paper_comparison,
-    paper_relative_drop,
-    relative_change,
-    run_list,
-    runs_table,
-    setting_table,
-    table1,
-    table2,
-)
-from labelaug_core.report.verdict import (  # noqa: F401
-    claim_verdict,
-    failed_checks,
-    gain_vulnerability,
-    ladder_table,
-    masking_report,
-    member_table,
-    runs_used_sentence,
-    verdict_evaluations,
-    verdict_paragraph,
-    verdict_sentence,
-    verdict_table,
-)
-from labelaug_core.report.widgets import (  # noqa: F401
-    FigureSlider,
-    png_bytes,
-    slider_of_figures,
-)
+Nothing here trains, attacks or loads a model: what evaluates lives in :mod:`labelaug_core.runs`
+(run directories, models, cached studies; :mod:`labelaug_core.runs.collect` gathers runs) and
+:mod:`labelaug_core.evaluation` (pure functions of tensors and arrays). Modules are imported by
+path (``from labelaug_core.report.delta import delta_explorer_figures``); this package re-exports
+nothing.
+"""

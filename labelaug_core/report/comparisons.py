@@ -1,5 +1,6 @@
 """Method against method, seed by seed and paired: the tables and sentences behind every "Adv+ is
-better / within noise" of the book (statistics in :mod:`labelaug_core.evaluation.paired`).
+better / within noise" of the book (statistics in :mod:`labelaug_core.evaluation.paired`, the
+pairing of runs in :func:`labelaug_core.runs.collect.compare_runs`).
 
 Runs of two methods with the same seed are evaluated on the same images in the same order (the
 protocol of :mod:`labelaug_core.runs.protocol`), so their per-example error masks pair up. Errors are
@@ -7,39 +8,12 @@ percent, differences pp (``before - after``: positive = ``after`` errs less).
 """
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 
-from labelaug_core.errors import ConfigError
-from labelaug_core.evaluation.paired import compare_methods, sd_interval, seed_summary, significant_direction
-from labelaug_core.report.tables import (
-    HEADLINE_COMPARISONS,
-    METHOD_NAMES,
-    PAPER_TABLE1,
-    PAPER_TABLE2,
-    relative_change,
-)
+from labelaug_core.evaluation.paired import sd_interval, seed_summary, significant_direction
+from labelaug_core.report.paper import HEADLINE_COMPARISONS, PAPER_TABLE1, PAPER_TABLE2, relative_change
+from labelaug_core.runs.collect import METHOD_NAMES, by_seed
 from labelaug_core.runs.store import Run
-
-
-def by_seed(runs: list[Run]) -> list[Run]:
-    """``runs`` sorted by seed; a seed twice is a ConfigError (two runs would claim one pair)."""
-    seeds = [r.config.seed for r in runs]
-    if len(set(seeds)) != len(seeds):
-        raise ConfigError(f"runs: one run per seed expected; got seeds {seeds}")
-    return sorted(runs, key=lambda r: r.config.seed)
-
-
-def compare_runs(before: list[Run], after: list[Run], kind: str = "pgd") -> dict:
-    """:func:`~labelaug_core.evaluation.paired.compare_methods` of two methods' runs (one per seed,
-    paired by seed) on their own evaluation's error masks (``kind``: clean, fgsm or pgd;
-    :meth:`~labelaug_core.runs.store.Run.error_mask`)."""
-    before, after = by_seed(before), by_seed(after)
-    if [r.config.seed for r in before] != [r.config.seed for r in after]:
-        raise ConfigError(f"compare_runs: the two methods need the same seeds; got {[r.config.seed for r in before]} "
-                          f"and {[r.config.seed for r in after]}")
-    return compare_methods([r.error_mask(kind) for r in before], [r.error_mask(kind) for r in after])
 
 
 def seed_table(runs_by_method: dict[str, list[Run]], columns: tuple[str, ...]) -> pd.DataFrame:
@@ -127,51 +101,3 @@ def difference_words(c: dict, before: str, after: str, what: str) -> str:
     verdict = {1: f"**{after} is better here**, beyond the noise.", -1: f"**{after} is worse here**, beyond the noise.",
                0: "**The difference is within noise.**"}[significant_direction(c)]
     return f"{head}. {verdict}{noise}"
-
-
-def profile_gain_paragraph(runs_by_method: dict[str, list[Run]]) -> str:
-    """Chapter 3's claim: Adv+ against Adv under the runs' own PGD-40 evaluation, paired by image and
-    over seeds, beside the paper's relative drop."""
-    c = compare_runs(runs_by_method["adv"], runs_by_method["advplus"], "pgd")
-    rel = relative_change(c["err_a"]["mean"], c["err_b"]["mean"])
-    paper = relative_change(float(PAPER_TABLE1.loc["adv", "pgd_err"]), float(PAPER_TABLE1.loc["advplus", "pgd_err"]))
-    return (f"On this profile, label augmentation changes PGD-40 error relative to Adv by **{rel:.2f} %** "
-            f"(the paper reports {paper:.2f} % on ImageNet). " + difference_words(c, "Adv", "Adv+", "PGD-40 error")
-            + " Chapter 10 repeats the comparison under a much stronger attack.")
-
-
-def class_collapse(runs: list[Run], limit_pct: float = 50.0) -> pd.DataFrame:
-    """Classes whose clean error exceeds ``limit_pct`` in any of ``runs``: rows (run_id, method, seed,
-    class name, clean_err %). Empty when no class collapses."""
-    rows = [{"run_id": r.run_id, "method": METHOD_NAMES.get(r.config.method, r.config.method), "seed": r.config.seed,
-             "class": row["name"], "clean_err": float(row["clean_err"])}
-            for r in runs for _, row in r.per_class.iterrows() if float(row["clean_err"]) > limit_pct]
-    return pd.DataFrame(rows, columns=["run_id", "method", "seed", "class", "clean_err"])
-
-
-def collapse_sentence(runs: list[Run], limit_pct: float = 50.0) -> str:
-    """Whether any class of ``runs`` (e.g. the Adv and Adv+ runs) has clean error above ``limit_pct``:
-    a collapsed class would dominate every class-wise number."""
-    table = class_collapse(runs, limit_pct)
-    worst = max(float(r.per_class["clean_err"].max()) for r in runs)
-    if table.empty:
-        return (f"No class of these {len(runs)} runs has a clean error above {limit_pct:g}% (the worst: "
-                f"{worst:.1f}%), so no class has collapsed.")
-    classes = sorted(set(table["class"]))
-    names = ", ".join(classes) + (" exceeds" if len(classes) == 1 else " exceed")
-    return (f"**Collapsed classes**: {names} {limit_pct:g}% clean error in {table['run_id'].nunique()} of "
-            f"{len(runs)} runs (worst {worst:.1f}%); class-wise numbers are dominated by them.")
-
-
-def nan_to_dash(value: float) -> str:
-    """Format helper for tables: ``"–"`` for NaN (e.g. an SD over one seed), else 2 decimals."""
-    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.2f}"
-
-
-def mean_sd_frame(table: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
-    """``table`` (from :func:`seed_table`) with each column and its ``_sd`` merged into "mean ± SD" text."""
-    out = pd.DataFrame(index=table.index)
-    for c in columns:
-        out[c] = [f"{m:.2f} ± {nan_to_dash(s)}" for m, s in zip(table[c], table[f"{c}_sd"])]
-    out["seeds"] = table["seeds"].astype(int)
-    return out

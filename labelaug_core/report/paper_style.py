@@ -1,4 +1,4 @@
-"""Paper-style PGD-40 beside the stated threat model: tables and the wording of chapter 10's hypothesis.
+"""Chapter 10, paper-style PGD-40 beside the stated threat model: tables and the wording of chapter 10's hypothesis.
 
 The paper-style attack (:mod:`labelaug_core.attacks.paper_style`) re-creates the evaluation of
 the authors' public code: PGD-40 in normalised units, unclipped, on the argmax label over all
@@ -16,7 +16,7 @@ import pandas as pd
 from labelaug_core.errors import ConfigError
 from labelaug_core.evaluation.ladder import StrongEval
 from labelaug_core.evaluation.paired import compare_methods, is_significant
-from labelaug_core.report.tables import paper_relative_drop
+from labelaug_core.report.paper import paper_relative_drop
 
 MODELS = {"std": "Std", "adv": "Adv", "advplus": "Adv+"}  # method -> label
 ATTACKS = {"pgd-40": "PGD-40 (threat model)", "ensemble": "ensemble (threat model)", "paper-style": "paper-style PGD-40"}

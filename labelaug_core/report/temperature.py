@@ -1,5 +1,6 @@
-"""Chapter 9's Temperature-PGD tables and sentences: the zero-gradient share per T, and T chosen on
-held-out images, then reported on the chapter's own images.
+"""Chapter 9, Temperature-PGD: attack success and robust error per T, the zero-gradient share per T,
+T chosen on held-out images and then reported on the chapter's own images, the per-class change
+against plain PGD (T = 1) as curves and as a slider, in tables and in words.
 
 Every sweep is a :func:`labelaug_core.runs.strong.temperature_evaluation` table (or a mean of them over
 seeds): one row per T with ``temperature``, ``success_%``, ``error_%``, ``zero_grad_%`` and
@@ -9,18 +10,26 @@ is this project's reading of Tian et al. 2021: where T enters their attack could
 """
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
+import seaborn as sns
 
 from labelaug_core.errors import ConfigError
 from labelaug_core.evaluation.classwise import choose_temperature
-from labelaug_core.report.tables import METHOD_NAMES
+from labelaug_core.report.style import PALETTE, closed, method_label
+from labelaug_core.report.widgets import slider_of_figures
+from labelaug_core.runs.collect import METHOD_NAMES
 
 # The two loss forms of a sweep's zero-gradient columns, as the tables name them.
 GRADIENT_COLUMNS = {"zero_grad_%": "attack loss (log-sum-exp)", "zero_grad_ce_%": "cross-entropy of z / T"}
 
 
-def _name(method: str) -> str:
-    return METHOD_NAMES.get(method, method)
+def temperature_success_table(sweeps: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Overall attack success (%) of Temperature-PGD: one row per temperature (index ``T``), one column
+    per model; each sweep is :func:`labelaug_core.runs.temperature_evaluation`'s table (or a mean of them)."""
+    return pd.DataFrame({METHOD_NAMES.get(m, m): s.set_index("temperature")["success_%"]
+                         for m, s in sweeps.items()}).rename_axis("T")
 
 
 def _check(sweeps: dict[str, pd.DataFrame], columns, what: str) -> None:
@@ -35,7 +44,7 @@ def zero_gradient_table(sweeps: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Share (%) of the images whose input gradient at the clean image is all zero: one row per model
     and loss form (index ``model``, ``loss``: the labels of :data:`GRADIENT_COLUMNS`), one column per T."""
     _check(sweeps, ["temperature", *GRADIENT_COLUMNS], "sweeps")
-    rows = {(_name(m), label): s.set_index("temperature")[column]
+    rows = {(method_label(m), label): s.set_index("temperature")[column]
             for m, s in sweeps.items() for column, label in GRADIENT_COLUMNS.items()}
     table = pd.DataFrame(rows).T
     table.index.names = ["model", "loss"]
@@ -46,7 +55,7 @@ def zero_gradient_table(sweeps: dict[str, pd.DataFrame]) -> pd.DataFrame:
 def temperature_error_table(sweeps: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Robust error (%) under Temperature-PGD: rows T (index ``T``), one column per model."""
     _check(sweeps, ["temperature", "error_%"], "sweeps")
-    table = pd.DataFrame({_name(m): s.set_index("temperature")["error_%"] for m, s in sweeps.items()})
+    table = pd.DataFrame({method_label(m): s.set_index("temperature")["error_%"] for m, s in sweeps.items()})
     table.index.name = "T"
     return table
 
@@ -67,7 +76,7 @@ def temperature_choice_table(heldout: dict[str, pd.DataFrame], reported: dict[st
         held, rep = heldout[method].set_index("temperature")["error_%"], sweep.set_index("temperature")["error_%"]
         if chosen not in rep.index:
             raise ConfigError(f"reported[{method!r}] must sweep the held-out temperatures; T = {chosen:g} is missing")
-        rows.append({"model": _name(method), "T chosen (held-out)": chosen, "held-out err T=1 (%)": held[1.0],
+        rows.append({"model": method_label(method), "T chosen (held-out)": chosen, "held-out err T=1 (%)": held[1.0],
                      "held-out err chosen T (%)": held[chosen], "err T=1 (%)": rep[1.0],
                      "err chosen T (%)": rep[chosen], "change (pp)": rep[chosen] - rep[1.0],
                      "T best on reported images": choose_temperature(sweep)})
@@ -113,3 +122,94 @@ def temperature_choice_sentences(heldout: dict[str, pd.DataFrame], reported: dic
                          f"{row['held-out err T=1 (%)']:.1f}% at T = 1); on the {n_reported} reported images it gives {row['err chosen T (%)']:.1f}% against "
                          f"{row['err T=1 (%)']:.1f}% for plain PGD ({row['change (pp)']:+.1f} pp).")
     return "\n".join(lines)
+
+
+def temperature_sentences(sweeps: dict[str, pd.DataFrame], n_images: int) -> str:
+    """Chapter 9: for each model, whether any temperature of Temperature-PGD beats plain PGD (T = 1)
+    in overall success (%), by how much (pp), and for how many classes it raises or lowers success;
+    then the resolution that ``n_images`` images per seed give (pp per image). Each sweep:
+    :func:`labelaug_core.runs.temperature_evaluation`'s table (columns ``temperature``,
+    ``success_%``, ``class_<k>_success_%``), including T = 1."""
+    lines = []
+    for method, sweep in sweeps.items():
+        name = method_label(method)
+        s = sweep.set_index("temperature")
+        plain, others = s.loc[1.0, "success_%"], s.drop(index=1.0)
+        best_t = others["success_%"].idxmax()
+        best = others.loc[best_t, "success_%"]
+        per_class = [c for c in s.columns if c.startswith("class_")]
+        up = int((s.loc[best_t, per_class] > s.loc[1.0, per_class]).sum())
+        down = int((s.loc[best_t, per_class] < s.loc[1.0, per_class]).sum())
+        if best <= plain:
+            lines.append(f"- **{name}**: no temperature beats plain PGD ({plain:.1f}% success at T = 1; the best "
+                         f"other, T = {best_t:g}, reaches {best:.1f}%).")
+        else:
+            lines.append(f"- **{name}**: T = {best_t:g} reaches {best:.1f}% success against {plain:.1f}% for plain "
+                         f"PGD (+{best - plain:.1f} pp); it raises the success rate of {up} of the {len(per_class)} "
+                         f"classes and lowers it for {down}.")
+    return ("\n".join(lines) + f"\n\nWith {n_images} images per seed (fewer once the misclassified clean images are "
+            f"left out), one image moves a success rate by at least {100 / n_images:.1f} pp.")
+
+
+def temperature_curves(sweeps: dict[str, pd.DataFrame], class_names) -> plt.Figure:
+    """Temperature-PGD: overall attack success (%) against T for each model (left), and per model
+    the per-class change of success (pp) relative to T = 1, plain PGD (heatmaps). Each sweep is
+    :func:`labelaug_core.classwise.temperature_sweep`'s table and must include T = 1."""
+    n = len(sweeps)
+    fig, axes = plt.subplots(1, n + 1, figsize=(4.3 * (n + 1), 4.2), squeeze=False)
+    ax = axes[0, 0]
+    for method, sweep in sweeps.items():
+        name = method_label(method)
+        ax.plot(sweep["temperature"], sweep["success_%"], marker="o", color=PALETTE.get(name), label=name)
+    ax.axvline(1.0, color="black", lw=0.8, ls="--")
+    ax.set(xscale="log", xlabel="temperature T", ylabel="attack success (%)", ylim=(0, 101), title="all classes")
+    ax.legend(fontsize=8)
+    columns = [f"class_{k}_success_%" for k in range(len(class_names))]
+    deltas = {m: s.set_index("temperature")[columns].sub(s.set_index("temperature").loc[1.0, columns], axis=1)
+              for m, s in sweeps.items()}
+    bound = max(1.0, max(float(np.nanmax(np.abs(d.to_numpy()))) for d in deltas.values()))
+    for i, (ax, (method, delta)) in enumerate(zip(axes[0, 1:], deltas.items())):
+        grid = delta.T.set_axis(list(class_names), axis=0).set_axis([f"{t:g}" for t in delta.index], axis=1)
+        sns.heatmap(grid, ax=ax, cmap="vlag", vmin=-bound, vmax=bound, annot=len(class_names) <= 12, fmt=".0f",
+                    annot_kws={"fontsize": 7}, cbar=i == n - 1, cbar_kws={"label": "success - success at T = 1 (pp)"})
+        ax.set(title=method_label(method), xlabel="T", ylabel="")
+    fig.tight_layout()
+    return fig
+
+
+def temperature_figure(temperature: float, sweeps: dict[str, pd.DataFrame], class_names) -> plt.Figure:
+    """One T of the Temperature-PGD slider: each model's per-class attack success (%) at
+    ``temperature`` (bars), plain PGD's (T = 1) as a black tick on each bar. ``sweeps``:
+    ``{method: table}`` with ``temperature``, ``success_%`` and ``class_<k>_success_%``."""
+    names = list(class_names)
+    columns = [f"class_{k}_success_%" for k in range(len(names))]
+    fig, ax = plt.subplots(figsize=(8.2, 3.0))
+    xs = np.arange(len(names))
+    width = 0.8 / len(sweeps)
+    for j, (method, sweep) in enumerate(sweeps.items()):
+        by_t = sweep.set_index("temperature")
+        if temperature not in by_t.index or 1.0 not in by_t.index:
+            raise ConfigError(f"sweeps: {method} lacks T = {temperature:g} or T = 1; has {list(by_t.index)}")
+        name = method_label(method)
+        offset = xs + (j - (len(sweeps) - 1) / 2) * width
+        ax.bar(offset, by_t.loc[temperature, columns].to_numpy(dtype=float), width=width, color=PALETTE.get(name),
+               label=f"{name}: {by_t.loc[temperature, 'success_%']:.0f}% overall")
+        ax.scatter(offset, by_t.loc[1.0, columns].to_numpy(dtype=float), marker="_", s=120, color="black",
+                   label="T = 1 (plain PGD)" if j == 0 else None)
+    ax.set_xticks(xs, names, rotation=30, ha="right", fontsize=7)
+    ax.set(ylabel="attack success (%)", ylim=(0, 101), title=f"Temperature-PGD at T = {temperature:g}")
+    ax.legend(fontsize=7, ncol=len(sweeps) + 1, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def temperature_views(sweeps: dict[str, pd.DataFrame], class_names) -> dict[float, plt.Figure]:
+    """``{T: temperature_figure}`` for every temperature of the sweeps (sorted)."""
+    temperatures = sorted({float(t) for sweep in sweeps.values() for t in sweep["temperature"]})
+    return closed({t: temperature_figure(t, sweeps, class_names) for t in temperatures})
+
+
+def temperature_slider(sweeps: dict[str, pd.DataFrame], class_names, **kwargs):
+    """:func:`~labelaug_core.report.widgets.slider_of_figures` of :func:`temperature_views` (``kwargs``:
+    its description, dpi ...)."""
+    return slider_of_figures(temperature_views(sweeps, class_names), **kwargs)

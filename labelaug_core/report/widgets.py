@@ -1,4 +1,5 @@
-"""Widgets of the book that keep working in the static HTML, with no kernel behind them.
+"""How the book shows figures: a figure as a static PNG (:func:`show`), and widgets that keep
+working in the static HTML, with no kernel behind them.
 
 A widget whose callback runs in Python (``ipywidgets.interact``) is dead in a built book:
 there is no kernel to run the callback. The widgets here precompute every view in Python
@@ -152,3 +153,16 @@ def _linked(views: dict[Hashable, widgets.Widget], *, description: str, label: C
         raise ConfigError(f"control: must be 'slider' or 'dropdown'; got {control!r}")
     stack = widgets.Stack(children=list(views.values()), selected_index=index)
     return FigureSlider(chooser, stack)
+
+
+def show(fig: Any, *, dpi: int = 100) -> None:
+    """Display ``fig`` in a notebook as a PNG and close it.
+
+    Works whatever matplotlib backend is active (a script's Agg shows nothing by itself);
+    closing the figure keeps an inline backend from showing it a second time.
+    """
+    import matplotlib.pyplot as plt
+    from IPython.display import Image, display
+
+    display(Image(png_bytes(fig, dpi=dpi)))
+    plt.close(fig)

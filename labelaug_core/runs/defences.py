@@ -159,3 +159,46 @@ def evaluate_adjusted(run: Run, bias: torch.Tensor | None = None, *, data_dir: s
         })
 
     return cached_table(Artifact(Path(run.run_dir) / "evals", "logit-adjusted", settings, DEFENCE_CODE), compute)
+
+
+# --- the weakest-class chapter's defences of every run (chapter 11) ---------------------------------
+
+def bias_choices(runs_by_method: dict[str, list[Run]], weak_class: int, biases, *, size: int, steps: int,
+                 methods: tuple[str, ...] = ("adv", "advplus"), data_dir: str | None = None,
+                 choose=None) -> tuple[dict[tuple[str, int], float], pd.DataFrame]:
+    """The logit bias of ``weak_class`` chosen for each run of ``methods`` on its held-out split
+    (``choose`` = :func:`choose_run_bias` by default): ``({(method, seed): bias}, the candidates' table
+    of each method's first seed, index (model, row))``."""
+    from labelaug_core.runs.collect import METHOD_NAMES
+
+    if choose is None:
+        choose = choose_run_bias
+    chosen, grids = {}, {}
+    for method in methods:
+        for run in runs_by_method[method]:
+            chosen[(method, run.config.seed)], grid = choose(run, weak_class, biases, size=size, steps=steps,
+                                                             data_dir=data_dir)
+            grids.setdefault(METHOD_NAMES.get(method, method), grid)
+    return chosen, pd.concat(grids, names=["model", "row"])
+
+
+def defence_rows(runs_by_method: dict[str, list[Run]], weighted: dict[str, list[Run]] | None,
+                 chosen: dict[tuple[str, int], float], weak_class: int, num_classes: int,
+                 weak_class_weight: float, data_dir: str | None = None) -> dict[str, list[pd.DataFrame]]:
+    """Per-class error tables (one per seed) of every model and defence of the weakest-class chapter:
+    ``Adv`` and ``Adv+``; with ``weighted`` (the class-weighted runs, or None) ``Adv, loss weight w``
+    and ``Adv+, loss weight w``; and ``Adv, logit bias`` / ``Adv+, logit bias`` (the run evaluated
+    with the ``chosen`` bias on ``weak_class``, :func:`evaluate_adjusted`).
+    Ready for :func:`labelaug_core.report.defences.defence_table`."""
+    from labelaug_core.evaluation.defences import class_bias
+    from labelaug_core.runs.collect import METHOD_NAMES
+
+    rows = {"Adv": [r.per_class for r in runs_by_method["adv"]], "Adv+": [r.per_class for r in runs_by_method["advplus"]]}
+    if weighted is not None:
+        rows[f"Adv, loss weight {weak_class_weight:g}"] = [r.per_class for r in weighted["adv"]]
+        rows[f"Adv+, loss weight {weak_class_weight:g}"] = [r.per_class for r in weighted["advplus"]]
+    for method in ("adv", "advplus"):
+        rows[f"{METHOD_NAMES[method]}, logit bias"] = [
+            evaluate_adjusted(r, class_bias(num_classes, [weak_class], chosen[(method, r.config.seed)]), data_dir=data_dir)
+            for r in runs_by_method[method]]
+    return rows

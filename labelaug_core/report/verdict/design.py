@@ -1,4 +1,4 @@
-"""Label augmentation as its authors designed it: the screen, the pre-registered rule, the
+"""Chapter 6, label augmentation as its authors designed it: the screen, the pre-registered rule, the
 confirmation on fresh seeds, the operation output's AUROC and the design's power, from the
 published results of a screened plan (``experiments/la-design.yaml``,
 :mod:`labelaug_core.runs.published`, :mod:`labelaug_core.runs.screen`).
@@ -14,7 +14,6 @@ import math
 import numpy as np
 import pandas as pd
 
-from labelaug_core.data.sources import SMALL_DATASETS, dataset_info
 from labelaug_core.evaluation.ladder import worst_of
 from labelaug_core.evaluation.paired import (
     compare_methods,
@@ -23,9 +22,10 @@ from labelaug_core.evaluation.paired import (
     sd_interval,
     significant_direction,
 )
-from labelaug_core.models import normalisation
-from labelaug_core.report.comparisons import collapse_sentence, comparison_row, difference_words
-from labelaug_core.report.tables import paper_relative_drop, relative_change
+from labelaug_core.report.classwise_error import collapse_sentence
+from labelaug_core.report.comparisons import comparison_row, difference_words
+from labelaug_core.report.paper import paper_relative_drop, relative_change
+from labelaug_core.runs.collect import eps_normalised
 from labelaug_core.runs.published import Published
 from labelaug_core.runs.screen import matched_pairs, screen_table
 
@@ -57,11 +57,10 @@ PAPER_DESIGN = {
 
 def _design_row(run) -> dict[str, str]:
     c = run.config
-    channels = dataset_info(c.dataset).channels if c.dataset in SMALL_DATASETS else 3  # folder sets: RGB, no disk read
-    std = normalisation(c.model, channels)[1]
     eps = f"{c.eps:g} pixel units ([0, 1] images)"
-    if len(set(std)) == 1:  # one normalisation SD (grey images): the radius in normalised units
-        eps += f" = {c.eps / std[0]:.3f} in normalised units"
+    normalised = eps_normalised(c)
+    if normalised is not None:  # one normalisation SD (grey images): the radius in normalised units
+        eps += f" = {normalised:.3f} in normalised units"
     return {
         "data set": c.dataset, "model": c.model, "protocol": "from scratch" if not c.init_from else f"fine-tuned from {c.init_from}",
         "ε (L-inf)": eps, "training attack": f"PGD-{c.steps}, step {c.alpha:.4g} (2.5 ε / steps), 1 random start",

@@ -1,65 +1,64 @@
-"""The verdict on the paper's robustness claim, the per-class ladder analysis (Tian et al. 2021),
-and the sentences in which the chapters state what their numbers show.
+"""Chapter 10, trustworthy evaluation: the verdict on the paper's robustness claim under the strong
+ensemble of :mod:`labelaug_core.evaluation.strong`, the verdict table and the ensemble members, the
+gradient-masking checks, and the strong evaluation's setting in words.
 
 The paper (Amerehi & Healy 2025, Table 1) reports a relative drop in PGD-40 error from Adv to
-Adv+ of :func:`~labelaug_core.report.tables.paper_relative_drop` (from its Table 1). A gain measured
+Adv+ of :func:`~labelaug_core.report.paper.paper_relative_drop` (from its Table 1). A gain measured
 with one attack can be a gain against that attack only: the verdict compares Adv+'s gain over Adv
-under PGD-40 with the same gain under the ensemble of :mod:`labelaug_core.evaluation.strong`.
-Errors are percentages, differences pp. Every function that words a claim returns Markdown
-text; the notebooks only display it.
+under PGD-40 with the same gain under the ensemble. Errors are percentages, differences pp. Every
+function that words a claim returns Markdown text; the notebooks only display it.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from labelaug_core.errors import ConfigError
 from labelaug_core.evaluation.ladder import LADDER, StrongEval, worst_of
 from labelaug_core.evaluation.paired import compare_methods, is_significant, significant_direction
 from labelaug_core.report.comparisons import difference_words
-from labelaug_core.report.tables import paper_relative_drop
+from labelaug_core.report.paper import paper_relative_drop
+
+if TYPE_CHECKING:
+    from labelaug_core.config import TrainConfig
+
+# The rows of chapter 10's verdict table that :func:`own_error_reference` compares.
+FIRST_K, ALL_LOGITS, WORST_OF_BOTH = "Adv+", "Adv+ (all K+M logits)", "Adv+ (worst of both)"
 
 
-def ladder_table(evals: list[StrongEval], class_names) -> pd.DataFrame:
-    """Per-class error (%) of each rung (mean over ``evals``, e.g. seeds) and each rung's gain (pp)
-    over the previous one. One row per class: ``class``, ``<rung>_err``, ``<rung>_gain``."""
-    k = len(class_names)
-    errs = sum(e.per_class_errors(k) for e in evals) / len(evals)
-    table = pd.DataFrame({"class": list(class_names)})
-    for i, rung in enumerate(LADDER):
-        table[f"{rung}_err"] = errs[f"{rung}_err"].to_numpy()
-        if i:
-            table[f"{rung}_gain"] = table[f"{rung}_err"] - table[f"{LADDER[i - 1]}_err"]
-    return table
+def strong_eval_setting(
+    cfg: TrainConfig,
+    n_images: int,
+    seeds: Sequence[int],
+    apgd_steps: int,
+    n_target_classes: int,
+    pgd_restarts: int,
+    square_queries: int,
+) -> str:
+    """Chapter 10: one sentence with the strong evaluation's setting: data set and model (bold),
+    ε (``:g``), ``n_images`` test images per seed, the seeds, the APGD steps, the APGD-T target
+    classes, the PGD-40 restarts and the Square check's queries (beside AutoAttack's 5000)."""
+    return (
+        f"Data set **{cfg.dataset}**, model **{cfg.model}**, ε = {cfg.eps:g}, {n_images} test "
+        f"images per seed, seeds {list(seeds)}; APGD {apgd_steps} steps, APGD-T "
+        f"{n_target_classes} targets, PGD-40 with {pgd_restarts} restarts; Square check "
+        f"{square_queries} queries (AutoAttack: 5000)."
+    )
 
 
-def gain_vulnerability(ladder: pd.DataFrame, reference: str = "fgsm") -> pd.DataFrame:
-    """Do stronger attacks gain mainly on the vulnerable classes?
-
-    For each rung after ``reference``, and for the whole climb from ``reference`` to the last rung
-    (row ``"<reference> -> <last>"``): the Pearson and Spearman correlation, across classes,
-    between the rung's gain (pp over the previous rung) and the class's error under
-    ``reference`` (its vulnerability), and the share (%) of the summed gain that falls on the
-    more vulnerable half of the classes (50% = no preference). NaN where the gain is constant.
-    """
-    vulnerability = ladder[f"{reference}_err"].to_numpy()
-    order = np.argsort(-vulnerability, kind="stable")
-    weak_half = order[: len(order) // 2]
-    rows = []
-    later = LADDER[LADDER.index(reference) + 1:]
-    gains = {rung: ladder[f"{rung}_gain"].to_numpy() for rung in later}
-    gains[f"{reference} -> {later[-1]}"] = ladder[f"{later[-1]}_err"].to_numpy() - vulnerability
-    for rung, gain in gains.items():
-        constant = np.ptp(gain) == 0 or np.ptp(vulnerability) == 0
-        total = gain.sum()
-        rows.append({
-            "rung": rung, "mean_gain_pp": float(gain.mean()),
-            "pearson_r": float("nan") if constant else float(stats.pearsonr(gain, vulnerability).statistic),
-            "spearman_rho": float("nan") if constant else float(stats.spearmanr(gain, vulnerability).statistic),
-            "weak_half_share_%": float(100.0 * gain[weak_half].sum() / total) if total > 0 else float("nan"),
-        })
-    return pd.DataFrame(rows)
+def verdict_evaluations(strong: dict[str, list[StrongEval]], strong_all: list[StrongEval], *,
+                        worst_of_both: bool = True) -> dict[str, list[StrongEval]]:
+    """The evaluations that chapter 10 compares, by label: ``Std``, ``Adv``, ``Adv+`` (first-K
+    attacks, ``strong`` keyed by method), ``Adv+ (all K+M logits)`` (``strong_all``, Adv+ attacked on
+    every logit) and, with ``worst_of_both``, ``Adv+ (worst of both)``: per example and seed the worst
+    of the two Adv+ evaluations (:func:`~labelaug_core.evaluation.strong.worst_of`)."""
+    evals = {"Std": strong["std"], "Adv": strong["adv"], "Adv+": strong["advplus"], "Adv+ (all K+M logits)": strong_all}
+    if worst_of_both:
+        evals["Adv+ (worst of both)"] = [worst_of(a, b) for a, b in zip(strong["advplus"], strong_all, strict=True)]
+    return evals
 
 
 def verdict_table(evals: dict[str, list[StrongEval]]) -> pd.DataFrame:
@@ -91,7 +90,7 @@ def claim_verdict(adv: list[StrongEval], advplus: list[StrongEval], *, pgd40: di
     per seed, the per-seed differences' t interval, which noise dominates). ``gain_*`` = mean over
     seeds of Adv error - Adv+ error (pp; positive: Adv+ more robust), ``relative_*`` = that gain /
     Adv's mean error (%; the paper's for PGD-40 is
-    :func:`~labelaug_core.report.tables.paper_relative_drop`), ``retained`` = gain_ensemble / gain_pgd40.
+    :func:`~labelaug_core.report.paper.paper_relative_drop`), ``retained`` = gain_ensemble / gain_pgd40.
 
     ``pgd40``: a :func:`~labelaug_core.evaluation.paired.compare_methods` of the PGD-40 masks to use
     instead of the ensemble's own PGD-40 rung (e.g. the runs' own PGD-40 evaluation on every image
@@ -151,26 +150,24 @@ def verdict_sentence(v: dict) -> str:
 
 # --- The chapters' claims, worded from their numbers (the notebooks display these). -------------
 
-def runs_used_sentence(runs) -> str:
-    """The run ids a chapter used, and the code commit(s) and torch version(s) that trained them
-    (each distinct value once, in the runs' order)."""
-    commits = list(dict.fromkeys(str(r.env.get("git_commit", "unknown")) for r in runs))
-    torches = list(dict.fromkeys(str(r.env.get("torch", "?")) for r in runs))
-    return ("Runs used: " + ", ".join(f"`{r.run_id}`" for r in runs)
-            + f". Code commit{'s' if len(commits) > 1 else ''} " + ", ".join(f"`{c}`" for c in commits)
-            + f", torch {', '.join(torches)}.")
 
-
-def verdict_evaluations(strong: dict[str, list[StrongEval]], strong_all: list[StrongEval], *,
-                        worst_of_both: bool = True) -> dict[str, list[StrongEval]]:
-    """The evaluations that chapter 10 compares, by label: ``Std``, ``Adv``, ``Adv+`` (first-K
-    attacks, ``strong`` keyed by method), ``Adv+ (all K+M logits)`` (``strong_all``, Adv+ attacked on
-    every logit) and, with ``worst_of_both``, ``Adv+ (worst of both)``: per example and seed the worst
-    of the two Adv+ evaluations (:func:`~labelaug_core.evaluation.strong.worst_of`)."""
-    evals = {"Std": strong["std"], "Adv": strong["adv"], "Adv+": strong["advplus"], "Adv+ (all K+M logits)": strong_all}
-    if worst_of_both:
-        evals["Adv+ (worst of both)"] = [worst_of(a, b) for a, b in zip(strong["advplus"], strong_all, strict=True)]
-    return evals
+def own_error_reference(
+    own: Mapping[str, float], n_attacked: int, ensemble_err: Mapping[str, float]
+) -> str:
+    """Chapter 10: the runs' own PGD-40 error (``own``: {"std" | "adv" | "advplus": error %},
+    two decimals) on ``n_attacked`` images, then how Adv+'s ensemble error (``ensemble_err``: the
+    verdict table's ``ensemble_err`` column, by row label) changes when all K + M logits are
+    attacked instead of the first K (signed, pp) and what the worst of both adds (pp)."""
+    first_k = ensemble_err[FIRST_K]
+    all_logits = ensemble_err[ALL_LOGITS] - first_k
+    worst = ensemble_err[WORST_OF_BOTH] - first_k
+    return (
+        f"For reference, the runs' own PGD-40 evaluation ({n_attacked} images, another random "
+        f"start): Std {own['std']:.2f}%, Adv {own['adv']:.2f}%, Adv+ {own['advplus']:.2f}%. "
+        f"Attacking all K + M logits instead of the first K changes Adv+'s ensemble error by "
+        f"{all_logits:+.2f} pp; taking the worst of both adds {worst:.2f} pp to the first-K "
+        f"ensemble error."
+    )
 
 
 def failed_checks(checks: dict[str, pd.DataFrame]) -> dict[str, list[str]]:
@@ -203,5 +200,3 @@ def verdict_paragraph(v: dict, v_k: dict, table: pd.DataFrame, failed: dict[str,
               f"{table.loc['Adv', 'ensemble_err'] - table.loc['Std', 'ensemble_err']:+.2f} pp of error."
             + (f" Gradient-masking checks failed for: {', '.join(masked)}; read those numbers with care."
                if masked else " Every gradient-masking check passed."))
-
-

@@ -1,10 +1,11 @@
-"""The verdict over seeds and over both training protocols, from published results
-(:mod:`labelaug_core.runs.published`): the tables and sentences of the reproduction report's
-"verdict over seeds" section.
+"""Chapter 6, the reproduction: this profile's setting and numbers beside the paper's, and the
+verdict over seeds and over both training protocols, from published results
+(:mod:`labelaug_core.runs.published`): the tables and sentences of the reproduction report's first
+section and of its "verdict over seeds" section.
 
 Two protocols: Adv and Adv+ trained from scratch, and fine-tuned from the Std run of the same
 seed (``init_from: std``, the paper's protocol). For each, the PGD-40 and strong-ensemble errors
-of Adv and Adv+ are compared seed by seed and paired by image (:func:`~labelaug_core.report.verdict.claim_verdict`);
+of Adv and Adv+ are compared seed by seed and paired by image (:func:`~labelaug_core.report.trustworthy.claim_verdict`);
 Adv+ counts at the worst of its two logit choices (first K, all K + M), as in chapter 10.
 Errors are percent, differences pp (positive: Adv+ errs less).
 """
@@ -14,12 +15,88 @@ import pandas as pd
 
 from labelaug_core.evaluation.ladder import StrongEval, worst_of
 from labelaug_core.evaluation.paired import seed_summary
-from labelaug_core.report.comparisons import collapse_sentence, comparison_row, compare_runs, mean_sd_frame
-from labelaug_core.report.tables import METHOD_NAMES, PAPER_FIELDS
-from labelaug_core.report.verdict import claim_verdict, verdict_sentence
+from labelaug_core.report.classwise_error import collapse_sentence
+from labelaug_core.report.comparisons import comparison_row
+from labelaug_core.report.paper import (
+    HEADLINE_COMPARISONS,
+    PAPER_FIELDS,
+    PAPER_SETTING,
+    PAPER_TABLE1,
+    PAPER_TABLE2,
+    relative_change,
+)
+from labelaug_core.report.style import mean_sd_frame
+from labelaug_core.report.trustworthy import claim_verdict, verdict_sentence
+from labelaug_core.runs.collect import METHOD_NAMES, compare_runs
 from labelaug_core.runs.published import Published
+from labelaug_core.runs.store import Run
 
 PROTOCOLS = {"from scratch": "", "fine-tuned from Std": "std"}
+
+
+# --- this profile against the paper ------------------------------------------------------------
+
+
+def setting_table(run: Run, n_seeds: int) -> pd.DataFrame:
+    """The paper's setting (:data:`PAPER_SETTING`) beside this profile's, read from ``run`` (an Adv+
+    run) and the number of seeds: columns ``paper``, ``this profile`` and ``same?`` (``same`` or
+    ``DIFFERS``), one row per item."""
+    cfg, env = run.config, run.env
+    ours = {
+        "data set": cfg.dataset, "model": cfg.model, "epochs": str(cfg.epochs), "ε (train and eval)": f"{cfg.eps:g}",
+        "training attack": f"PGD-{cfg.steps}", "evaluation attack": f"PGD-{cfg.eval_steps}", "δ": f"{cfg.delta:g}",
+        "batch": str(cfg.batch_size), "lr": f"{cfg.lr:g} cosine", "seeds": str(n_seeds),
+        "device": env.get("device_name", env.get("device", "?")),
+    }
+    table = pd.DataFrame({"paper": PAPER_SETTING, "this profile": ours})
+    table["same?"] = ["same" if p == o else "DIFFERS" for p, o in zip(table["paper"], table["this profile"])]
+    return table
+
+
+def paper_comparison(means: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    """Long table of ours beside the paper's: one row per (method, quantity) of ``means`` (indexed by
+    method, e.g. :func:`method_means`) and ``columns``, with ``paper`` (Tables 1 and 2) and ``ours``
+    (percent); NaN where the paper does not report a method or quantity."""
+    paper = PAPER_TABLE1.join(PAPER_TABLE2)
+    rows = [{"method": m, "quantity": c,
+             "paper": paper.loc[m, c] if m in paper.index and c in paper.columns else float("nan"),
+             "ours": means.loc[m, c]} for m in means.index for c in columns]
+    return pd.DataFrame(rows).set_index(["method", "quantity"])
+
+
+def headline_changes(means: pd.DataFrame, paper: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The paper's headline relative changes, recomputed from per-method means.
+
+    ``means`` is indexed by method (std, adv, advplus) with columns among clean_err,
+    pgd_err, clean_class_sd, pgd_class_sd. Returns one row per comparison with ``ours``
+    and, where the paper reports it, ``paper``.
+    """
+    paper = pd.concat([PAPER_TABLE1, PAPER_TABLE2], axis=1) if paper is None else paper
+    rows = []
+    for label, before, after, col in HEADLINE_COMPARISONS:
+        if before in means.index and after in means.index and col in means.columns:
+            rows.append({
+                "comparison": label,
+                "ours_%": relative_change(means.loc[before, col], means.loc[after, col]),
+                "paper_%": relative_change(paper.loc[before, col], paper.loc[after, col]),
+            })
+    return pd.DataFrame(rows, columns=["comparison", "ours_%", "paper_%"]).set_index("comparison")
+
+
+# --- What the chapters compute from runs: the notebooks call these instead of looping themselves. ---
+
+
+def runs_used_sentence(runs) -> str:
+    """The run ids a chapter used, and the code commit(s) and torch version(s) that trained them
+    (each distinct value once, in the runs' order)."""
+    commits = list(dict.fromkeys(str(r.env.get("git_commit", "unknown")) for r in runs))
+    torches = list(dict.fromkeys(str(r.env.get("torch", "?")) for r in runs))
+    return ("Runs used: " + ", ".join(f"`{r.run_id}`" for r in runs)
+            + f". Code commit{'s' if len(commits) > 1 else ''} " + ", ".join(f"`{c}`" for c in commits)
+            + f", torch {', '.join(torches)}.")
+
+
+# --- the verdict over seeds and protocols, from published results --------------------------------
 
 
 def strong_of(pub: Published, run) -> StrongEval:
@@ -101,6 +178,10 @@ SETTING_FIELDS = ("dataset", "model", "eps", "steps", "eval_steps", "epochs", "t
                   "eval_subset", "batch_size", "lr", "delta", "finetune_epochs", "finetune_lr")
 
 
+SETTING_FIELDS = ("dataset", "model", "eps", "steps", "eval_steps", "epochs", "train_subset", "test_subset",
+                  "eval_subset", "batch_size", "lr", "delta", "finetune_epochs", "finetune_lr")
+
+
 def settings_comparison(pub: Published, settings: dict) -> pd.DataFrame:
     """The published runs' settings beside the paper's and this book's own (``settings``: the plan's
     TrainConfig fields): one row per field of :data:`SETTING_FIELDS`, columns ``paper``
@@ -151,7 +232,7 @@ def source_sentence(pub: Published) -> str:
 
 
 def protocols_paragraph(pub: Published, verdicts: dict[str, dict]) -> str:
-    """One paragraph per protocol (:func:`~labelaug_core.report.verdict.verdict_sentence`), then
+    """One paragraph per protocol (:func:`~labelaug_core.report.trustworthy.verdict_sentence`), then
     whether the protocols agree, and whether any class of Adv or Adv+ collapsed."""
     parts = [f"**{protocol.capitalize()}.** {verdict_sentence(v)}" for protocol, v in verdicts.items()]
     outcomes = {v["outcome"] for v in verdicts.values()}

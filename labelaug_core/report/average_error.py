@@ -1,0 +1,47 @@
+"""Chapter 3, average error: the paper's Table 1 beside this profile's runs, the runs' setting, and
+Adv+ against Adv under the runs' own PGD-40 evaluation, paired by image and over seeds, in words.
+Errors in percent, differences pp.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from labelaug_core.report.comparisons import difference_words
+from labelaug_core.report.paper import PAPER_TABLE1, relative_change
+from labelaug_core.runs.collect import METHOD_NAMES, compare_runs, method_means
+from labelaug_core.runs.store import Run
+
+if TYPE_CHECKING:
+    from labelaug_core.config import TrainConfig
+
+
+def table1(runs: list[Run]) -> pd.DataFrame:
+    """Table 1: clean and PGD error per method, ours beside the paper's."""
+    ours = method_means(runs, ("clean_err", "pgd_err"))
+    paper = PAPER_TABLE1.loc[ours.index, ["clean_err", "pgd_err"]]
+    return pd.concat({"ours": ours, "paper": paper}, axis=1).rename(index=METHOD_NAMES)
+
+
+def average_error_setting(cfg: TrainConfig, n_attacked: int, seeds: Sequence[int]) -> str:
+    """Chapter 3: one sentence with the runs' setting: data set and model (bold), epochs, ε
+    (``:g``), the PGD steps of training and of the evaluation on ``n_attacked`` test images, δ
+    (``:g``) and the seeds. ``cfg``: a resolved :class:`~labelaug_core.config.TrainConfig`."""
+    return (
+        f"Data set **{cfg.dataset}**, model **{cfg.model}**, {cfg.epochs} epochs, "
+        f"ε = {cfg.eps:g}, PGD-{cfg.steps} training, PGD-{cfg.eval_steps} evaluation on "
+        f"{n_attacked} test images, δ = {cfg.delta:g}, seeds {list(seeds)}."
+    )
+
+
+def profile_gain_paragraph(runs_by_method: dict[str, list[Run]]) -> str:
+    """Chapter 3's claim: Adv+ against Adv under the runs' own PGD-40 evaluation, paired by image and
+    over seeds, beside the paper's relative drop."""
+    c = compare_runs(runs_by_method["adv"], runs_by_method["advplus"], "pgd")
+    rel = relative_change(c["err_a"]["mean"], c["err_b"]["mean"])
+    paper = relative_change(float(PAPER_TABLE1.loc["adv", "pgd_err"]), float(PAPER_TABLE1.loc["advplus", "pgd_err"]))
+    return (f"On this profile, label augmentation changes PGD-40 error relative to Adv by **{rel:.2f} %** "
+            f"(the paper reports {paper:.2f} % on ImageNet). " + difference_words(c, "Adv", "Adv+", "PGD-40 error")
+            + " Chapter 10 repeats the comparison under a much stronger attack.")
