@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from labelaug_core.report.attacks import error_curve_paragraph
+from labelaug_core.report.attacks import error_curve_paragraph, largest_radius_sentence
 from labelaug_core.report.classwise_error import classwise_paragraph
 from labelaug_core.report.corruptions import corruption_paragraph
 from labelaug_core.report.defences import defence_summary
@@ -31,7 +31,7 @@ def test_error_curve_sound_attack():
     assert "at ε = 0.3, PGD-10 raises this to **100.0%** and FGSM to 90.0%" in text
     assert "rises (or stays) with every larger ε" in text
     assert "at least as strong as FGSM at every radius" in text
-    assert "reaches 95%" in text
+    assert "PGD misclassifies every image (100%)" in text
     assert "PGD-1 errs on 50.0% and PGD-10 on 70.0% (+20.0 pp)" in text
     assert "fewer" not in text
 
@@ -44,9 +44,17 @@ def test_error_curve_flags_unsound_attack():
     assert "the Adv model" in text
     assert "*falls* as ε grows from 0.1 → 0.2" in text
     assert "*below* FGSM at ε = 0.2" in text
-    assert "stays below 95%" in text
+    assert "PGD misclassifies only 40.0% of the images" in text  # at the largest radius, 0.2
+    assert "{numref}`ch-trustworthy-evaluation`" in text
     assert "PGD-5 errs on 40.0% and PGD-20 on 30.0% (-10.0 pp)" in text
     assert "*fewer* adversarial images from 5 → 10 and 10 → 20 steps" in text
+
+
+@pytest.mark.parametrize("err, words", [(100.0, "every image (100%)"), (99.96, "every image (100%)"),
+                                         (97.25, "97.2% of the images, close to the 100%"),
+                                         (95.0, "95.0% of the images, close to"), (94.9, "only 94.9%")])
+def test_largest_radius_sentence_states_the_number_shown(err, words):
+    assert words in largest_radius_sentence(err)
 
 
 def test_entropy_floor():
@@ -93,9 +101,27 @@ def test_classwise_paragraph():
     assert "**Adv**: weakest class **shirt** (65.0%), strongest class bag (15.0%), a gap of 50.0 pp." in text
     assert "**Adv+**: weakest class **coat** (55.0%), strongest class bag (5.0%), a gap of 50.0 pp." in text
     assert "weakest classes differ (coat and shirt)" in text
-    assert "changes by -2.00 pp here, the same direction as the paper's -0.44 pp" in text
+    assert "PGD-40 errors changes by -2.00 pp here, the same direction as the paper's -0.44 pp" in text
     table2[("ours", "pgd_class_sd")] = [18.0, 20.0]
     assert "the opposite direction to" in classwise_paragraph(_per_class_frame(), table2)
+
+
+def test_sd_direction_is_judged_on_clean_and_pgd_together():
+    from labelaug_core.report.classwise_error import sd_direction_lines
+
+    table2 = pd.DataFrame({("ours", "clean_class_sd"): [10.0, 11.0], ("paper", "clean_class_sd"): [8.0, 7.5],
+                           ("ours", "pgd_class_sd"): [20.0, 18.0], ("paper", "pgd_class_sd"): [15.77, 15.33]},
+                          index=["Adv", "Adv+"])
+    lines = sd_direction_lines(table2)
+    assert "per-class clean errors changes by +1.00 pp here, the opposite direction to the paper's -0.50 pp" in lines[0]
+    assert "per-class PGD-40 errors changes by -2.00 pp here, the same direction as the paper's -0.44 pp" in lines[1]
+    assert lines[2].startswith("Only the PGD-40 SD moves as in the paper")
+    table2[("ours", "clean_class_sd")] = [11.0, 10.0]
+    assert sd_direction_lines(table2)[2] == "Both SDs move as in the paper."
+    table2[("ours", "clean_class_sd")] = [10.0, 11.0]
+    table2[("ours", "pgd_class_sd")] = [18.0, 20.0]
+    assert sd_direction_lines(table2)[2] == "Neither SD moves as in the paper."
+    assert sd_direction_lines(table2.drop(index="Adv")) == []
 
 
 def test_classwise_paragraph_ties():

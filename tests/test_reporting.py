@@ -79,6 +79,7 @@ def test_class_collapse_names_classes_above_the_limit():
     bad = _run("advplus", 1)
     bad.per_class = pd.DataFrame({"name": ["tee", "shirt"], "clean_err": [10.0, 95.0]})
     assert class_collapse([ok]).empty and "no class has collapsed" in collapse_sentence([ok])
+    assert "(the worst: shirt at 49.9% under Adv)" in collapse_sentence([ok])
     table = class_collapse([ok, bad])
     assert table[["method", "seed", "class", "clean_err"]].values.tolist() == [["Adv+", 1, "shirt", 95.0]]
     assert collapse_sentence([ok, bad]).startswith("**Collapsed classes**: shirt exceeds 50% clean error in 1 of 2 runs")

@@ -438,3 +438,30 @@ def test_claim_verdict_tests_the_pgd40_gain_itself_before_asking_whether_it_surv
     sentence = verdict_sentence(v)
     assert "not lower than Adv's beyond noise" in sentence and "does not survive" not in sentence
     assert "(1,000 images per seed)" in sentence
+
+
+@pytest.mark.parametrize("seeds", [1, 3])
+@pytest.mark.parametrize("worse", [True, False])
+def test_difference_words_states_intervals_with_the_sentences_sign(seeds, worse):
+    """The sentence says after is x pp above (or below) before; every difference and interval it
+    prints is after - before, so an "above" comes with positive numbers (chapter 5 once printed
+    "1.20 pp above ... CI [-2.23, -0.17]")."""
+    import re
+
+    from labelaug_core.evaluation.paired import compare_methods
+    from labelaug_core.report.comparisons import difference_words
+
+    rng = np.random.default_rng(0)
+    befores, afters = [], []
+    for seed in range(seeds):
+        before = rng.random(1000) < 0.30
+        after = before.copy()
+        flip = rng.choice(np.flatnonzero(~before if worse else before), 50 + 10 * seed, replace=False)
+        after[flip] = ~after[flip]
+        befores.append(before)
+        afters.append(after)
+    text = difference_words(compare_methods(befores, afters), "Adv", "Adv+", "PGD-40 error")
+    assert ("pp above Adv's" in text) == worse and ("pp below Adv's" in text) == (not worse)
+    low, high = (float(v) for v in re.search(r"CI(?: of the mean)? \[([-+][\d.]+), ([-+][\d.]+)\]", text).groups())
+    assert (low > 0) == worse and (high < 0) == (not worse)
+    assert (re.search(r"Adv\+ − Adv (per seed )?\+", text) is not None) == worse

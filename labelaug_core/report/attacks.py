@@ -121,14 +121,28 @@ def steps_curve_views(curves: pd.DataFrame) -> dict[int, plt.Figure]:
 # --- chapters 4 and 5: one class, one δ --------------------------------------------------------------
 
 
+def largest_radius_sentence(pgd_err: float) -> str:
+    """Chapter 1: the PGD error (%) at the largest radius, in words that say the number shown: all
+    images (100%), near all (>= 95%), or short of it, which a working attack should not be."""
+    if pgd_err >= 99.95:
+        return ("At the largest radius PGD misclassifies every image (100%), as a working attack must once "
+                "the ball is large enough.")
+    if pgd_err >= 95:
+        return (f"At the largest radius PGD misclassifies {pgd_err:.1f}% of the images, close to the 100% a "
+                "working attack reaches once the ball is large enough.")
+    return (f"At the largest radius PGD misclassifies only {pgd_err:.1f}% of the images: an attack that works "
+            "drives any model towards 100% as ε grows; the checks of {numref}`ch-trustworthy-evaluation` "
+            "look into it.")
+
+
 def error_curve_paragraph(eps_rows: list[dict], step_rows: list[dict], model: str = "Std") -> str:
     """Chapter 1: how the error of ``model`` grows with ε and with the number of PGD steps.
 
     eps_rows / step_rows: rows of :func:`labelaug_core.evaluation.metrics.error_curve` (keys ``eps``,
     ``steps``, ``pgd_err``, ``fgsm_err``; errors %) over ε at fixed steps, and over steps at fixed ε.
     States the error at the smallest and largest ε, every radius where PGD error falls as ε grows
-    or where PGD is below FGSM (neither should happen for a sound attack), whether the largest
-    radius reaches 95 % (a working attack nears 100 %), and the change from fewest to most steps.
+    or where PGD is below FGSM (neither should happen for a sound attack), the error at the largest
+    radius (:func:`largest_radius_sentence`), and the change from fewest to most steps.
     """
     parts = []
     e = pd.DataFrame(eps_rows)
@@ -148,10 +162,7 @@ def error_curve_paragraph(eps_rows: list[dict], step_rows: list[dict], model: st
                      f"PGD is *below* FGSM at ε = {listing([f'{v:g}' for v in weaker])}: the one-step attack "
                      "finding more than the iterated one is a warning sign.")
         if len(e) > 1:
-            parts.append(f"At the largest radius the error {'reaches' if last['pgd_err'] >= 95 else 'stays below'} "
-                         "95%" + (", as it must when the attack works." if last['pgd_err'] >= 95 else
-                                  ": an attack that works drives any model towards 100% as ε grows; "
-                                  "chapter 10's checks look into it."))
+            parts.append(largest_radius_sentence(float(last["pgd_err"])))
     s = pd.DataFrame(step_rows)
     if len(s):
         s = s.sort_values("steps").reset_index(drop=True)

@@ -75,6 +75,35 @@ def _classes(names: list[str], err: float, bold: bool = True) -> str:
     return f"{len(names)} classes tied at {err:.1f}% ({shown})"
 
 
+SD_LABELS = {"clean_class_sd": "clean", "pgd_class_sd": "PGD-40"}
+
+
+def sd_direction_lines(table2: pd.DataFrame) -> list[str]:
+    """How the SD of the per-class errors moves from Adv to Adv+ here and in the paper, for each of
+    clean and PGD-40 error that ``table2`` has (columns ``(ours | paper, <kind>_class_sd)``, index
+    display names); then one line on whether the two agree, so that a direction is never judged
+    from one of them alone. Empty without Adv and Adv+."""
+    if not {"Adv", "Adv+"} <= set(table2.index):
+        return []
+    found = []
+    for sd, label in SD_LABELS.items():
+        if ("ours", sd) in table2.columns and ("paper", sd) in table2.columns:
+            ours = float(table2.loc["Adv+", ("ours", sd)] - table2.loc["Adv", ("ours", sd)])
+            paper = float(table2.loc["Adv+", ("paper", sd)] - table2.loc["Adv", ("paper", sd)])
+            same = bool(np.sign(ours) == np.sign(paper))
+            found.append((label, ours, paper, same))
+    lines = [f"From Adv to Adv+ the SD of the per-class {label} errors changes by {ours:+.2f} pp here, "
+             f"{'the same direction as' if same else 'the opposite direction to'} the paper's {paper:+.2f} pp."
+             for label, ours, paper, same in found]
+    if len(found) > 1:
+        agree = [label for label, *_, same in found if same]
+        lines.append("Both SDs move as in the paper." if len(agree) == len(found) else
+                     "Neither SD moves as in the paper." if not agree else
+                     f"Only the {agree[0]} SD moves as in the paper, so the two do not agree on whether "
+                     "label augmentation makes the errors more even here.")
+    return lines
+
+
 def classwise_paragraph(frame: pd.DataFrame, table2: pd.DataFrame, metric: str = "pgd_err") -> str:
     """Chapter 4: each model's weakest and strongest class under ``metric`` (mean over seeds) and
     the gap between them, whether the models share their weakest class, and how the SD of the
@@ -103,13 +132,7 @@ def classwise_paragraph(frame: pd.DataFrame, table2: pd.DataFrame, metric: str =
             lines.append("All these models have the same weakest class.")
         else:
             lines.append(f"The models' weakest classes differ ({listing(sorted({w[0] for w in weakest.values()}))}).")
-    sd = metric.replace("_err", "_class_sd")
-    if {"Adv", "Adv+"} <= set(table2.index) and ("ours", sd) in table2.columns:
-        ours = table2.loc["Adv+", ("ours", sd)] - table2.loc["Adv", ("ours", sd)]
-        paper = table2.loc["Adv+", ("paper", sd)] - table2.loc["Adv", ("paper", sd)]
-        agree = "the same direction as" if np.sign(ours) == np.sign(paper) else "the opposite direction to"
-        lines.append(f"From Adv to Adv+ the SD of the per-class errors changes by {ours:+.2f} pp here, "
-                     f"{agree} the paper's {paper:+.2f} pp.")
+    lines += sd_direction_lines(table2)
     return "\n".join(lines)
 
 
@@ -163,10 +186,13 @@ def collapse_sentence(runs: list[Run], limit_pct: float = 50.0) -> str:
     """Whether any class of ``runs`` (e.g. the Adv and Adv+ runs) has clean error above ``limit_pct``:
     a collapsed class would dominate every class-wise number."""
     table = class_collapse(runs, limit_pct)
-    worst = max(float(r.per_class["clean_err"].max()) for r in runs)
+    worst_run = max(runs, key=lambda r: float(r.per_class["clean_err"].max()))
+    worst_row = worst_run.per_class.loc[worst_run.per_class["clean_err"].astype(float).idxmax()]
+    worst = float(worst_row["clean_err"])
     if table.empty:
         return (f"No class of these {len(runs)} runs has a clean error above {limit_pct:g}% (the worst: "
-                f"{worst:.1f}%), so no class has collapsed.")
+                f"{worst_row['name']} at {worst:.1f}% under "
+                f"{METHOD_NAMES.get(worst_run.config.method, worst_run.config.method)}), so no class has collapsed.")
     classes = sorted(set(table["class"]))
     names = ", ".join(classes) + (" exceeds" if len(classes) == 1 else " exceed")
     return (f"**Collapsed classes**: {names} {limit_pct:g}% clean error in {table['run_id'].nunique()} of "

@@ -78,11 +78,14 @@ def difference_words(c: dict, before: str, after: str, what: str) -> str:
     across, seeds = c["across_seeds"], c["across_seeds"]["seeds"]
     gain = across["mean"]
     ps = ", ".join(f"{r['p_value']:.3g}" for r in c["per_seed"])
+    # The statistics are of the gain (before's error minus after's); the sentence is about after
+    # against before, so every difference and interval is written as after - before, with the
+    # sign of the sentence's "above" / "below".
     head = (f"{after}'s {what} is {abs(gain):.2f} pp {'below' if gain >= 0 else 'above'} {before}'s "
             f"({c['err_b']['mean']:.2f}% against {c['err_a']['mean']:.2f}%")
     if seeds >= 2:
-        head += (f", mean of {seeds} seeds; per-seed differences {', '.join(f'{d:+.2f}' for d in across['diffs'])} pp, "
-                 f"95% CI of the mean [{across['ci_low']:+.2f}, {across['ci_high']:+.2f}] pp; McNemar p per seed {ps}, "
+        head += (f", mean of {seeds} seeds; {after} − {before} per seed {', '.join(f'{-d:+.2f}' for d in across['diffs'])} pp, "
+                 f"95% CI of the mean [{-across['ci_high']:+.2f}, {-across['ci_low']:+.2f}] pp; McNemar p per seed {ps}, "
                  f"pooled over seeds {c['pooled']['p_value']:.3g})")
         low, high = sd_interval(c["seed_sd_pp"], seeds)
         noise = (f" The seed-to-seed SD of the difference ({c['seed_sd_pp']:.2f} pp; 95% interval [{low:.2f}, "
@@ -94,9 +97,9 @@ def difference_words(c: dict, before: str, after: str, what: str) -> str:
                     if low < c["eval_se_pp"] < high or seeds < 5 else "the SD's interval excludes the other reading."))
     else:
         only = c["per_seed"][0]
-        head += (f", one seed; paired SE {only['se_pp']:.2f} pp, 95% CI [{only['ci_low_pp']:+.2f}, "
-                 f"{only['ci_high_pp']:+.2f}] pp, McNemar exact p = {only['p_value']:.3g} on {only['n']} images, "
-                 f"{only['b'] + only['c']} of them discordant)")
+        head += (f", one seed; {after} − {before} {-only['diff_pp']:+.2f} pp, paired SE {only['se_pp']:.2f} pp, "
+                 f"95% CI [{-only['ci_high_pp']:+.2f}, {-only['ci_low_pp']:+.2f}] pp, McNemar exact p = "
+                 f"{only['p_value']:.3g} on {only['n']} images, {only['b'] + only['c']} of them discordant)")
         noise = " With one seed the training noise is not measured: a second seed may differ by more than this."
     verdict = {1: f"**{after} is better here**, beyond the noise.", -1: f"**{after} is worse here**, beyond the noise.",
                0: "**The difference is within noise.**"}[significant_direction(c)]
