@@ -221,9 +221,13 @@ def test_setting_table_marks_what_differs_from_the_paper():
     table = setting_table(run, 1)
     assert list(table.index) == list(PAPER_SETTING)
     assert table.loc["epochs", "same?"] == "same" and table.loc["batch", "same?"] == "same"
-    assert table.loc["δ", "same?"] == "same" and table.loc["ε (train and eval)", "same?"] == "same"
+    assert table.loc["δ", "same?"] == "same" and table.loc["training images", "same?"] == "same"
     assert table.loc["data set", "same?"] == "DIFFERS" and table.loc["data set", "this profile"] == "fashion-mnist"
     assert table.loc["device", "this profile"] == "cpu" and table.loc["seeds", "this profile"] == "1"
+    # What the paper does not state is never called a difference (it once showed "1 vs 1 -> DIFFERS").
+    assert table.loc["seeds", "same?"] == "paper silent" and table.loc["ε (train and eval)", "same?"] == "paper silent"
+    assert table.loc["share of each batch perturbed", "same?"] == "paper silent"
+    assert table.loc["share of each batch perturbed", "this profile"] == "1"
 
 
 def test_paper_comparison_sets_ours_beside_the_papers_numbers():

@@ -51,11 +51,22 @@ PAPER_FIELDS = {"dataset": "imagenet", "model": "resnet50 (pretrained)", "eps": 
 # The same setting as the rows of setting_table, plus what is not a TrainConfig field.
 PAPER_SETTING = {
     "data set": "ImageNet", "model": "ResNet-50 (pretrained)", "epochs": PAPER_FIELDS["finetune_epochs"],
-    "ε (train and eval)": PAPER_FIELDS["eps"], "training attack": f"PGD-{PAPER_FIELDS['steps']}",
+    "training images": "all",
+    "ε (train and eval)": f"{PAPER_FIELDS['eps']} (units not stated)", "training attack": f"PGD-{PAPER_FIELDS['steps']}",
+    "share of each batch perturbed": "not stated (the authors' code: 0.7)",
     "evaluation attack": f"PGD-{PAPER_FIELDS['eval_steps']}", "δ": PAPER_FIELDS["delta"],
     "batch": PAPER_FIELDS["batch_size"], "lr": f"{PAPER_FIELDS['finetune_lr']} cosine",
     "seeds": "1 (not stated)", "device": "RTX-3080",
 }
+
+
+def setting_status(paper: str, ours: str) -> str:
+    """How one setting of ours compares with the paper's: ``same``, ``DIFFERS``, or ``paper silent``
+    where the paper does not state it (its value then holds "not stated"), so that a guess about the
+    paper is never reported as a difference."""
+    if "not stated" in paper:
+        return "paper silent"
+    return "same" if paper == ours else "DIFFERS"
 
 
 def relative_change(before: float, after: float) -> float:

@@ -24,6 +24,7 @@ from labelaug_core.report.paper import (
     PAPER_TABLE1,
     PAPER_TABLE2,
     relative_change,
+    setting_status,
 )
 from labelaug_core.report.style import mean_sd_frame
 from labelaug_core.report.trustworthy import claim_verdict, verdict_sentence
@@ -39,17 +40,21 @@ PROTOCOLS = {"from scratch": "", "fine-tuned from Std": "std"}
 
 def setting_table(run: Run, n_seeds: int) -> pd.DataFrame:
     """The paper's setting (:data:`PAPER_SETTING`) beside this profile's, read from ``run`` (an Adv+
-    run) and the number of seeds: columns ``paper``, ``this profile`` and ``same?`` (``same`` or
-    ``DIFFERS``), one row per item."""
+    run) and the number of seeds: columns ``paper``, ``this profile`` and ``same?``
+    (:func:`~labelaug_core.report.paper.setting_status`: ``same``, ``DIFFERS`` or ``paper silent``),
+    one row per item."""
     cfg, env = run.config, run.env
     ours = {
-        "data set": cfg.dataset, "model": cfg.model, "epochs": str(cfg.epochs), "ε (train and eval)": f"{cfg.eps:g}",
-        "training attack": f"PGD-{cfg.steps}", "evaluation attack": f"PGD-{cfg.eval_steps}", "δ": f"{cfg.delta:g}",
+        "data set": cfg.dataset, "model": cfg.model, "epochs": str(cfg.epochs),
+        "training images": "all" if cfg.train_subset == 0 else f"{cfg.train_subset:,} (class-balanced)",
+        "ε (train and eval)": f"{cfg.eps:g} (pixel units, [0, 1])",
+        "training attack": f"PGD-{cfg.steps}", "share of each batch perturbed": f"{cfg.adv_fraction:g}",
+        "evaluation attack": f"PGD-{cfg.eval_steps}", "δ": f"{cfg.delta:g}",
         "batch": str(cfg.batch_size), "lr": f"{cfg.lr:g} cosine", "seeds": str(n_seeds),
         "device": env.get("device_name", env.get("device", "?")),
     }
     table = pd.DataFrame({"paper": PAPER_SETTING, "this profile": ours})
-    table["same?"] = ["same" if p == o else "DIFFERS" for p, o in zip(table["paper"], table["this profile"])]
+    table["same?"] = [setting_status(p, o) for p, o in zip(table["paper"], table["this profile"])]
     return table
 
 
