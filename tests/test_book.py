@@ -521,9 +521,10 @@ def test_a_chapter_stamp_holds_the_code_it_runs_and_nothing_else(tmp_path):
 
     source = tmp_path / "n.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-        "from labelaug_core.runs import find_runs, strong_evaluation\nfrom labelaug_core.report import PALETTE")]), source)
+        "from labelaug_core.runs.store import find_runs\nfrom labelaug_core.runs.strong import strong_evaluation\n"
+        "from labelaug_core.report import PALETTE")]), source)
     assert notebook_code(source) == ("labelaug_core.report.figures", "labelaug_core.runs.store", "labelaug_core.runs.strong")
-    three = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("from labelaug_core.runs import find_runs")])
+    three = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("from labelaug_core.runs.store import find_runs")])
     nbformat.write(three, tmp_path / "m.ipynb")
     stamp = notebook_stamp(tmp_path / "m.ipynb", {}, [])
     assert "labelaug_core.runs.store" in stamp["code"] and "labelaug_core.attacks.apgd" not in stamp["code"]
