@@ -104,7 +104,8 @@ def _download(name: str, split: str, cache: Path) -> None:
 
 def locate(name: str, split: str, data_dir: str | None) -> list[Path]:
     """The files of small set ``name``'s ``split`` from the first directory of :func:`candidate_dirs`
-    holding them all, else a download into the cache; a ConfigError naming the places and remedies."""
+    holding them all, else its record's download into the cache; a ConfigError naming the places and
+    remedies."""
     spec = REGISTRY[name]
     needed = spec.files[split]
     dirs = candidate_dirs(name, data_dir)
@@ -112,6 +113,10 @@ def locate(name: str, split: str, data_dir: str | None) -> list[Path]:
         found = _files_in(directory, needed)
         if found:
             return found
+    if spec.download is None:
+        raise ConfigError(
+            f"{name}: no {split} files ({', '.join(a[0] for a in needed)}) in {', '.join(map(str, dirs))}. "
+            f"Get it with --data-dir DIR or LABELAUG_DATA=DIR naming a folder that holds them")
     try:
         _download(name, split, cache_dir())
         problem = "torchvision's download did not produce them"
