@@ -27,7 +27,8 @@ from labelaug_core.data.folders import FOLDER_LAYOUT, class_folders, folder_root
 from labelaug_core.data.registry import REGISTRY, check_name
 from labelaug_core.errors import ConfigError
 
-# The names, in the registry's order (a view of it, for callers that list or test membership).
+# The names in the registry's order, taken from it at import (for callers outside data/ that list them;
+# data/ and config look the records up at every call).
 DATASETS: tuple[str, ...] = tuple(REGISTRY)
 SMALL_DATASETS: tuple[str, ...] = tuple(n for n, spec in REGISTRY.items() if spec.small)
 
