@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 data: venv
-	@$(BIN)/python -c "from labelaug_core.data import load_arrays; load_arrays('fashion-mnist', 'test')" 2>/dev/null \
+	@$(BIN)/python -c "from labelaug_core.data.readers import load_arrays; load_arrays('fashion-mnist', 'test')" 2>/dev/null \
 	  || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	         apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; fi; }
 

@@ -16,9 +16,11 @@ import json
 import math
 import numbers
 import tokenize
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from labelaug_core.data.registry import REGISTRY
 from labelaug_core.errors import ConfigError
 
 METHODS = ("std", "adv", "advplus")
@@ -33,18 +35,28 @@ RUN_CODE = ("labelaug_core.train",)
 # run's key (labelaug_core.runs.evaluation keys the evaluation by them).
 EVAL_FIELDS = ("test_subset", "eval_subset", "eval_steps")
 
-# Per-dataset defaults. eps follows the paper (0.03 on ImageNet) and the usual values
-# elsewhere (8/255 for 32x32 colour sets, 0.1 for Fashion-MNIST as in the MNIST-family
-# literature scaled down from MNIST's 0.3). lr is the SGD learning rate at batch_size.
-DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
-    "fashion-mnist": dict(model="small-cnn", eps=0.1, epochs=10, batch_size=128, lr=0.05),
-    "cifar10": dict(model="preact-resnet18", eps=8 / 255, epochs=30, batch_size=128, lr=0.1),
-    "cifar100": dict(model="preact-resnet18", eps=8 / 255, epochs=30, batch_size=128, lr=0.1),
-    "svhn": dict(model="preact-resnet18", eps=8 / 255, epochs=15, batch_size=128, lr=0.01),
-    "imagefolder": dict(model="preact-resnet18", eps=8 / 255, epochs=30, batch_size=128, lr=0.1),
-    # The paper: torchvision ResNet-50 (default weights), 10 epochs, batch 64, lr 0.01 cosine.
-    "imagenet": dict(model="resnet50", eps=0.03, epochs=10, batch_size=64, lr=0.01, pretrained=True),
-}
+
+
+class _DatasetDefaults(Mapping):
+    """{data set: the settings it fills in}, read from the data sets' records
+    (:data:`labelaug_core.data.registry.REGISTRY`) at every lookup: a view, not a second table."""
+
+    def __getitem__(self, name: str) -> Mapping[str, Any]:
+        return REGISTRY[name].defaults
+
+    def __iter__(self):
+        return iter(REGISTRY)
+
+    def __len__(self) -> int:
+        return len(REGISTRY)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
+# Per-dataset defaults (eps, epochs, batch_size, lr, model, pretrained): each data set's record states
+# them, with the reasons (labelaug_core.data.registry).
+DATASET_DEFAULTS: Mapping[str, Mapping[str, Any]] = _DatasetDefaults()
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -125,106 +126,180 @@ def train(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     dev = pick_device(device)
-    precision = pick_precision(config, dev)
-    channels_last = uses_channels_last(dev)
-    torch.manual_seed(config.seed)  # the same initial weights on every rank
+    model = _initial_model(config, data_dir, dev, init_checkpoint)
+    loader = make_loader(
+        config.dataset, "train", config.batch_size // world_size, train=True, data_dir=data_dir,
+        device=dev, seed=config.seed, subset=config.train_subset, rank=rank, world_size=world_size,
+        image_size=config.image_size or None,
+    )
+    optimizer, scheduler = _optimiser(model, config, dev, steps=config.schedule[0] * len(loader))
+    history, start_epoch = _resume(run_dir / CHECKPOINT, model, optimizer, scheduler, dev)
+    if rank > 0:  # rank 0 keeps the single-process stream; other ranks draw their own PGD starts
+        torch.manual_seed(int(np.random.SeedSequence([config.seed, rank, start_epoch]).generate_state(1)[0]))
+    step = _Step(config, model, _distributed(model, dev, world_size), optimizer, scheduler, dev,
+                 pick_precision(config, dev), config.class_weight(model.num_classes), world_size)
+    epochs = config.schedule[0]
+    end = epochs if stop_after_epochs is None else min(epochs, start_epoch + stop_after_epochs)
+    for epoch in range(start_epoch, end):
+        bar = f"{config.method} epoch {epoch + 1}/{epochs}" if progress and rank == 0 else None
+        history.append(_train_epoch(step, loader, epoch, bar))
+        if rank == 0:
+            _save_checkpoint(run_dir / CHECKPOINT, step, epoch + 1, history)
+    model.eval()
+    return model, history
+
+
+def _initial_model(config: TrainConfig, data_dir: str | None, dev: torch.device,
+                   init_checkpoint: Path | None) -> Classifier:
+    """The model before its first epoch, on ``dev`` (channels_last where :func:`uses_channels_last`):
+    seeded by ``config.seed`` (the same initial weights on every rank), or a fine-tune's starting
+    weights from ``init_checkpoint``."""
+    torch.manual_seed(config.seed)
     model = build_for(config, data_dir)
     if config.init_from:
         if init_checkpoint is None:
             raise ConfigError(f"init_from: {config.init_from} needs the checkpoint of the run it starts from")
         load_initial_weights(model, init_checkpoint)
     model = model.to(dev)
-    if channels_last:
+    if uses_channels_last(dev):
         model = model.to(memory_format=torch.channels_last)
     # No torch.compile: on the project's 2-core CPU the compiled small CNN ran PGD-10 about 3x
     # slower than eager bf16 + channels_last (oneDNN's kernels beat Inductor's there) after
     # 5-25 s of compiling; the attack's requires_grad switches and train/eval modes would also
     # compile several graphs. On CUDA it is unmeasured here: `labelaug bench` reports a
     # "fast+compile" row on every device, to decide by.
-    loader = make_loader(
-        config.dataset, "train", config.batch_size // world_size, train=True, data_dir=data_dir,
-        device=dev, seed=config.seed, subset=config.train_subset, rank=rank, world_size=world_size,
-        image_size=config.image_size or None,
-    )
-    epochs, peak_lr = config.schedule
-    total_steps = epochs * len(loader)
-    class_weight = config.class_weight(model.num_classes)
-    if class_weight is not None:
-        class_weight = class_weight.to(dev)
-    optimizer = make_optimizer(model, config, dev)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps, eta_min=peak_lr * 1e-4)
-    history: list[dict] = []
-    start_epoch = 0
-    ckpt_path = run_dir / CHECKPOINT
-    if ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location=dev, weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng_cpu"])
-        if dev.type == "cuda" and "rng_cuda" in state:
-            torch.cuda.set_rng_state(state["rng_cuda"])
-        history, start_epoch = list(state["history"]), int(state["epoch"])
-    if rank > 0:  # rank 0 keeps the single-process stream; other ranks draw their own PGD starts
-        torch.manual_seed(int(np.random.SeedSequence([config.seed, rank, start_epoch]).generate_state(1)[0]))
-    trained = model
-    if world_size > 1:
-        trained = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+    return model
 
-    epochs_done = 0
-    for epoch in range(start_epoch, epochs):
-        if stop_after_epochs is not None and epochs_done >= stop_after_epochs:
-            break
-        model.train()
-        loader.set_epoch(epoch)
-        started = time.perf_counter()
-        loss_sum = torch.zeros((), device=dev)
-        wrong = torch.zeros((), device=dev, dtype=torch.long)
-        seen = 0
-        bad_step = torch.zeros((), device=dev, dtype=torch.long)  # first non-finite step (1-based); 0: none
-        bad_loss = torch.zeros((), device=dev)
-        bar = tqdm(loader, desc=f"{config.method} epoch {epoch + 1}/{epochs}", disable=not progress or rank != 0, leave=False)
-        for step, (x, y) in enumerate(bar):
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            # The attack runs on the bare model (no DDP hooks); the update on the wrapped one.
-            n_adv = adversarial_count(len(y), config.adv_fraction) if config.method != "std" else 0
-            x_train = perturb_rows(model, config, x, y, n_adv, precision)
-            loss, pred = _step_loss(trained, model, config, x_train, y, precision, class_weight, n_adv)
-            first_bad = (bad_step == 0) & ~torch.isfinite(loss.detach())
-            bad_step = torch.where(first_bad, step + 1, bad_step)
-            bad_loss = torch.where(first_bad, loss.detach(), bad_loss)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            loss_sum += loss.detach() * y.shape[0]
-            wrong += (pred != y).sum()
-            seen += y.shape[0]
-            if (step + 1) % NAN_CHECK_EVERY == 0 or step + 1 == len(loader):
-                _raise_if_diverged(bad_step, bad_loss, epoch, start_epoch + epochs_done)
-        stats = torch.stack([loss_sum, wrong.float(), torch.tensor(float(seen), device=dev)])
-        if world_size > 1:
-            torch.distributed.all_reduce(stats)
-        history.append({
-            "epoch": epoch + 1,
-            "lr": optimizer.param_groups[0]["lr"],
-            "train_loss": float(stats[0] / stats[2]),
-            "train_err": float(100 * stats[1] / stats[2]),
-            "epoch_time_s": time.perf_counter() - started,
-        })
-        epochs_done += 1
-        if rank == 0:
-            state = {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "history": history,
-                "rng_cpu": torch.get_rng_state(),
-            }
-            if dev.type == "cuda":
-                state["rng_cuda"] = torch.cuda.get_rng_state()
-            _save_atomic(state, ckpt_path)
-    model.eval()
-    return model, history
+
+def _optimiser(model: Classifier, config: TrainConfig, dev: torch.device, *, steps: int):
+    """SGD (:func:`make_optimizer`) and its per-step cosine schedule over ``steps`` steps, from the peak
+    lr of ``config.schedule`` to 1e-4 of it."""
+    optimizer = make_optimizer(model, config, dev)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps, eta_min=config.schedule[1] * 1e-4)
+    return optimizer, scheduler
+
+
+def _resume(path: Path, model: Classifier, optimizer, scheduler, dev: torch.device) -> tuple[list[dict], int]:
+    """(history so far, epochs done) of the checkpoint at ``path``, whose weights, optimiser and
+    scheduler state and RNG state are loaded into the given ones; ``([], 0)`` when there is none."""
+    if not path.exists():
+        return [], 0
+    state = torch.load(path, map_location=dev, weights_only=True)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["rng_cpu"])
+    if dev.type == "cuda" and "rng_cuda" in state:
+        torch.cuda.set_rng_state(state["rng_cuda"])
+    return list(state["history"]), int(state["epoch"])
+
+
+def _distributed(model: Classifier, dev: torch.device, world_size: int) -> torch.nn.Module:
+    """The module the update runs through: ``model`` itself, or its DistributedDataParallel wrapper
+    (which averages the gradients over the ranks) when ``world_size > 1``."""
+    if world_size == 1:
+        return model
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+
+
+@dataclass
+class _Step:
+    """What every training step works with. The attack runs on the bare ``model`` (no DDP hooks), the
+    update through ``trained`` (the DDP wrapper when distributed); checkpoints hold ``model``."""
+
+    config: TrainConfig
+    model: Classifier
+    trained: torch.nn.Module
+    optimizer: torch.optim.SGD
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    device: torch.device
+    precision: str                     # fp32 | bf16 (autocast of attack and update)
+    class_weight: torch.Tensor | None  # (K,) loss weights; None: unweighted
+    world_size: int
+
+    def __post_init__(self) -> None:
+        self.channels_last = uses_channels_last(self.device)
+        if self.class_weight is not None:
+            self.class_weight = self.class_weight.to(self.device)
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step on the batch ``(x, y)``: perturb its first rows (the training attack), one SGD update
+        and a scheduler step; returns (loss, predictions), on the device."""
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        config = self.config
+        n_adv = adversarial_count(len(y), config.adv_fraction) if config.method != "std" else 0
+        x_train = perturb_rows(self.model, config, x, y, n_adv, self.precision)
+        loss, pred = _step_loss(self.trained, self.model, config, x_train, y, self.precision, self.class_weight, n_adv)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.scheduler.step()
+        return loss, pred
+
+
+class _Divergence:
+    """The first non-finite loss of an epoch, kept on the device: recording it costs no host sync."""
+
+    def __init__(self, device: torch.device):
+        self.step = torch.zeros((), device=device, dtype=torch.long)  # first non-finite step (1-based); 0: none
+        self.loss = torch.zeros((), device=device)
+
+    def record(self, step: int, loss: torch.Tensor) -> None:
+        """Note step ``step`` (0-based) if its loss is the epoch's first non-finite one."""
+        first_bad = (self.step == 0) & ~torch.isfinite(loss)
+        self.step = torch.where(first_bad, step + 1, self.step)
+        self.loss = torch.where(first_bad, loss, self.loss)
+
+    def check(self, epoch: int) -> None:
+        """Raise TrainingDiverged if a step of epoch ``epoch`` (0-based) diverged (one host sync);
+        the checkpoint of the epochs before it is kept."""
+        _raise_if_diverged(self.step, self.loss, epoch, epoch)
+
+
+def _train_epoch(step: _Step, loader, epoch: int, bar: str | None) -> dict:
+    """Epoch ``epoch`` (0-based): every batch of the loader through ``step``; the divergence flag read
+    every ``NAN_CHECK_EVERY`` steps and at the end; returns the epoch's history row (loss and error
+    summed over the ranks). ``bar``: the progress bar's title; None: no bar."""
+    step.model.train()
+    loader.set_epoch(epoch)
+    started = time.perf_counter()
+    dev = step.device
+    loss_sum = torch.zeros((), device=dev)
+    wrong = torch.zeros((), device=dev, dtype=torch.long)
+    seen = 0
+    divergence = _Divergence(dev)
+    for k, (x, y) in enumerate(tqdm(loader, desc=bar, disable=bar is None, leave=False)):
+        loss, pred = step(x, y)
+        divergence.record(k, loss.detach())
+        loss_sum += loss.detach() * y.shape[0]
+        wrong += (pred != y).sum()
+        seen += y.shape[0]
+        if (k + 1) % NAN_CHECK_EVERY == 0 or k + 1 == len(loader):
+            divergence.check(epoch)
+    stats = torch.stack([loss_sum, wrong.float(), torch.tensor(float(seen), device=dev)])
+    if step.world_size > 1:
+        torch.distributed.all_reduce(stats)
+    return {
+        "epoch": epoch + 1,
+        "lr": step.optimizer.param_groups[0]["lr"],
+        "train_loss": float(stats[0] / stats[2]),
+        "train_err": float(100 * stats[1] / stats[2]),
+        "epoch_time_s": time.perf_counter() - started,
+    }
+
+
+def _save_checkpoint(path: Path, step: _Step, epochs_done: int, history: list[dict]) -> None:
+    """Everything :func:`_resume` needs to go on bit for bit after ``epochs_done`` epochs: weights,
+    optimiser and scheduler state, the RNG state (CPU and CUDA) and the history; written atomically."""
+    state = {
+        "model": step.model.state_dict(), "optimizer": step.optimizer.state_dict(),
+        "scheduler": step.scheduler.state_dict(), "epoch": epochs_done, "history": history,
+        "rng_cpu": torch.get_rng_state(),
+    }
+    if step.device.type == "cuda":
+        state["rng_cuda"] = torch.cuda.get_rng_state()
+    _save_atomic(state, path)
 
 
 def load_initial_weights(model: Classifier, checkpoint: Path) -> None:

@@ -19,12 +19,14 @@ import nbformat
 import pytest
 import yaml
 
-from labelaug_core import book
-from labelaug_core.book.build import build_book, execute_notebook, notebook_stamp
+from labelaug_core.book.build import build_book, execute_notebook, install_static_assets, notebook_stamp
 from labelaug_core.book.plan import (
     BookError,
+    available_profiles,
+    check_required_runs,
     load_plan,
     notebook_parameters,
+    read_plan,
     toc_chapters,
 )
 from labelaug_core.errors import ConfigError
@@ -101,7 +103,7 @@ def test_toc_lists_exactly_the_notebooks():
     assert chapters == sorted(chapters)  # numbered chapters in reading order
 
 
-BOOK_PROFILES = [p for p in book.available_profiles(REPO) if not load_plan(p, REPO).publish_only]
+BOOK_PROFILES = [p for p in available_profiles(REPO) if not load_plan(p, REPO).publish_only]
 
 
 @pytest.mark.parametrize("profile", BOOK_PROFILES)
@@ -139,7 +141,7 @@ def test_notebook_defaults_are_the_smoke_profiles_parameters():
 
 
 def test_profiles_needed_by_the_makefile_and_issue_exist():
-    assert {"smoke", "fashion-mnist-cpu", "cifar10-gpu", "imagenet-gpu"} <= set(book.available_profiles(REPO))
+    assert {"smoke", "fashion-mnist-cpu", "cifar10-gpu", "imagenet-gpu"} <= set(available_profiles(REPO))
 
 
 def test_unknown_profile_lists_the_available_ones():
@@ -195,15 +197,15 @@ def test_a_plan_file_outside_the_book_is_named_by_its_stem_or_its_name_key(tmp_p
     outside = tmp_path / "elsewhere" / "my-class.yaml"
     outside.parent.mkdir()
     outside.write_text(yaml.safe_dump(ALL_METHODS | {"seeds": [0, 2]}))
-    plan = book.read_plan(outside, tmp_path / "book")
+    plan = read_plan(outside, tmp_path / "book")
     assert (plan.profile, plan.description, plan.source) == ("my-class", "my-class", str(outside))
     assert sorted((r.method, r.seed) for r in plan.runs) == [(m, s) for m in ("adv", "advplus", "std") for s in (0, 2)]
     assert plan.chapters == ["01_a"]
     outside.write_text(yaml.safe_dump(ALL_METHODS | {"name": "week-3", "description": "eps 0.2"}))
-    plan = book.read_plan(outside, tmp_path / "book")
+    plan = read_plan(outside, tmp_path / "book")
     assert (plan.profile, plan.description) == ("week-3", "eps 0.2")
     # a profile of experiments/ is the same file read by name
-    assert book.load_plan("mini", tmp_path / "book").source == "experiments/mini.yaml"
+    assert load_plan("mini", tmp_path / "book").source == "experiments/mini.yaml"
 
 
 MALFORMED_PLANS = [
@@ -280,7 +282,7 @@ def test_the_repository_profiles_plan_every_run_their_chapters_read():
     for profile in BOOK_PROFILES:
         plan = load_plan(profile, REPO)
         declared = {n: set(papermill.inspect_notebook(str(REPO / "notebooks" / f"{n}.ipynb"))) for n in plan.chapters}
-        book.check_required_runs(plan, declared)  # raises naming the missing run
+        check_required_runs(plan, declared)  # raises naming the missing run
 
 
 # --- progress while a chapter executes -------------------------------------------------------
@@ -513,7 +515,7 @@ def test_failing_notebook_stops_the_build_with_its_path_and_error(tmp_path):
 
 def test_missing_widget_javascript_is_reported(tmp_path):
     with pytest.raises(BookError, match="npm ci"):
-        book.install_static_assets(tmp_path)
+        install_static_assets(tmp_path)
 
 
 def test_a_chapter_stamp_holds_the_code_it_runs_and_nothing_else(tmp_path):
@@ -521,9 +523,10 @@ def test_a_chapter_stamp_holds_the_code_it_runs_and_nothing_else(tmp_path):
 
     source = tmp_path / "n.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-        "from labelaug_core.runs import find_runs, strong_evaluation\nfrom labelaug_core.report.style import PALETTE")]), source)
+        "from labelaug_core.runs.store import find_runs\nfrom labelaug_core.runs.strong import strong_evaluation\n"
+        "from labelaug_core.report.style import PALETTE")]), source)
     assert notebook_code(source) == ("labelaug_core.report.style", "labelaug_core.runs.store", "labelaug_core.runs.strong")
-    three = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("from labelaug_core.runs import find_runs")])
+    three = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("from labelaug_core.runs.store import find_runs")])
     nbformat.write(three, tmp_path / "m.ipynb")
     stamp = notebook_stamp(tmp_path / "m.ipynb", {}, [])
     assert "labelaug_core.runs.store" in stamp["code"] and "labelaug_core.attacks.apgd" not in stamp["code"]
@@ -636,7 +639,6 @@ def test_notebooks_hide_plumbing_have_no_numbered_headings(path):
 
 
 def test_a_publish_only_plan_builds_no_book_and_may_not_name_chapters(tmp_path, capsys, monkeypatch):
-    from labelaug_core.book.plan import read_plan
     from labelaug_core.cli import main
 
     monkeypatch.chdir(REPO)

@@ -1,6 +1,7 @@
 """labelaug_core.data: finding and reading data sets, and deterministic, sharded, augmented batches."""
 from __future__ import annotations
 
+import dataclasses
 import gc
 import gzip
 import multiprocessing
@@ -22,11 +23,12 @@ from datagen import (
     write_svhn,
 )
 
-from labelaug_core.data import sources
+from labelaug_core.data import registry, sources
+from labelaug_core.data.formats import IDX_IMAGES_MAGIC, read_idx
 from labelaug_core.data.loaders import ArrayLoader, make_loader
-from labelaug_core.data.readers import IDX_IMAGES_MAGIC, load_arrays, read_idx
+from labelaug_core.data.readers import load_arrays
 from labelaug_core.data.sampling import balanced_subset, crop_flip, interleave_classes
-from labelaug_core.data.sources import AUGMENTATION, DATASETS, DatasetInfo, dataset_info
+from labelaug_core.data.sources import DATASETS, DatasetInfo, dataset_info
 from labelaug_core.errors import ConfigError
 
 # --- real Fashion-MNIST ---------------------------------------------------------------------------
@@ -71,11 +73,17 @@ def test_bad_arguments_name_the_allowed_values(call, message):
 
 # --- where the data is found ----------------------------------------------------------------------
 
+def _system_dir(monkeypatch, path):
+    """Fashion-MNIST's record with its system folder (Debian's) at ``path``."""
+    spec = registry.REGISTRY["fashion-mnist"]
+    monkeypatch.setitem(registry.REGISTRY, "fashion-mnist", dataclasses.replace(spec, system_dir=path))
+
+
 @pytest.fixture
 def places(tmp_path, monkeypatch):
     """No $LABELAUG_DATA, Debian's path and the cache in tmp dirs, and an offline download."""
     monkeypatch.delenv("LABELAUG_DATA", raising=False)
-    monkeypatch.setattr(sources, "DEBIAN_FASHION_MNIST", tmp_path / "debian" / "fashion-mnist")
+    _system_dir(monkeypatch, tmp_path / "debian" / "fashion-mnist")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     calls = []
 
@@ -118,7 +126,7 @@ def test_search_order(places, monkeypatch):
     assert _train_size(str(tmp / "empty")) == 5  # a folder without the files: go on searching
     monkeypatch.delenv("LABELAUG_DATA")
     assert _train_size() == 9  # then Debian's package
-    monkeypatch.setattr(sources, "DEBIAN_FASHION_MNIST", tmp / "nothing")
+    _system_dir(monkeypatch, tmp / "nothing")
     assert _train_size() == 11  # then the cache
     assert calls == []
 
@@ -225,7 +233,8 @@ def test_small_set_loader_from_generated_files(tmp_path):
 # --- augmentation ---------------------------------------------------------------------------------
 
 def test_augmentation_defaults():
-    assert AUGMENTATION == {"fashion-mnist": (2, True), "cifar10": (4, True), "cifar100": (4, True), "svhn": (4, False)}
+    augmentation = {n: (s.pad, s.flip) for n, s in registry.REGISTRY.items() if s.small}
+    assert augmentation == {"fashion-mnist": (2, True), "cifar10": (4, True), "cifar100": (4, True), "svhn": (4, False)}
 
 
 def test_crop_shifts_content_and_flip_mirrors():

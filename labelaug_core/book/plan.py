@@ -28,7 +28,7 @@ cell declares: ``settings`` (the plan's ``settings:`` mapping, one dict), ``seed
 ``runs_dir`` (absolute path), ``data_dir``, ``results_dir``, ``profile`` and its own
 ``notebooks`` entry. A notebook that reads runs (declares ``runs_dir``) must declare
 ``settings``, so that it looks up exactly the runs the plan trained
-(``find_runs(runs_dir, seeds, **settings)``, :func:`labelaug_core.runs.find_runs`); its
+(``find_runs(runs_dir, seeds, **settings)``, :func:`labelaug_core.runs.store.find_runs`); its
 parameters cell defaults ``settings`` to the smoke profile's, so that it runs by hand after
 ``labelaug book --profile smoke``.
 

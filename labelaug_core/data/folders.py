@@ -6,64 +6,74 @@ from pathlib import Path
 
 import torch
 
-from labelaug_core.data.sampling import _Plan
+from labelaug_core.data.registry import REGISTRY
+from labelaug_core.data.sampling import BatchPlan
 from labelaug_core.errors import ConfigError
 
-_FOLDER_LAYOUT = "<root>/train/<class>/*.jpg|png and <root>/val/<class>/... (or test/ for val)"
+FOLDER_LAYOUT = "<root>/train/<class>/*.jpg|png and <root>/val/<class>/... (or test/ for val)"
 
 
-def _folder_root(name: str, data_dir: str | None) -> Path:
+def folder_root(name: str, data_dir: str | None) -> Path:
+    """The folder holding folder set ``name``'s ``train/``: data_dir, else $LABELAUG_DATA (each as-is
+    and its record's folder); a ConfigError naming the places and the layout expected."""
+    folder = REGISTRY[name].folder
     roots = [r for r in dict.fromkeys((data_dir, os.environ.get("LABELAUG_DATA"))) if r]
-    candidates = [d for r in roots for d in ((Path(r), Path(r) / "imagenet") if name == "imagenet" else (Path(r),))]
+    candidates = [d for r in roots for d in dict.fromkeys((Path(r), Path(r) / folder))]
     for candidate in candidates:
         if (candidate / "train").is_dir():
             return candidate
     where = ", ".join(map(str, candidates)) or "nowhere (pass data_dir / --data-dir or set LABELAUG_DATA)"
-    raise ConfigError(f"{name}: no train/ folder in {where}; expected {_FOLDER_LAYOUT}")
+    raise ConfigError(f"{name}: no train/ folder in {where}; expected {FOLDER_LAYOUT}")
 
 
-def _class_folders(name: str, directory: Path) -> list[str]:
+def class_folders(name: str, directory: Path) -> list[str]:
+    """The sorted class subfolders of ``directory``; a ConfigError if there are none."""
     classes = sorted(entry.name for entry in os.scandir(directory) if entry.is_dir())
     if not classes:
-        raise ConfigError(f"{name}: {directory} has no class subfolders; expected {_FOLDER_LAYOUT}")
+        raise ConfigError(f"{name}: {directory} has no class subfolders; expected {FOLDER_LAYOUT}")
     return classes
 
 
-def _transform(name: str, train: bool, size: int):
+def folder_transform(name: str, train: bool, size: int):
+    """The image transform of folder set ``name`` at side ``size`` (its record's augmentation when
+    ``train``): image file -> float32 [0, 1] (3, size, size)."""
     from torchvision.transforms import v2
 
-    if name == "imagenet":  # the ResNet-50 recipe, scaled by size / 224
-        geometry = ([v2.RandomResizedCrop(size, antialias=True), v2.RandomHorizontalFlip()] if train
+    spec = REGISTRY[name]
+    flip = [v2.RandomHorizontalFlip()] if spec.flip else []
+    if spec.resized_crop:  # the ResNet-50 recipe, scaled by size / 224
+        geometry = ([v2.RandomResizedCrop(size, antialias=True), *flip] if train
                     else [v2.Resize(round(size * 256 / 224), antialias=True), v2.CenterCrop(size)])
     else:  # CIFAR-style: fix the size, then pad-crop and flip as for the small sets
+        pad = size // 8 if spec.pad is None else spec.pad
         geometry = [v2.Resize(size, antialias=True), v2.CenterCrop(size)]
-        geometry += [v2.RandomCrop(size, padding=size // 8), v2.RandomHorizontalFlip()] if train else []
+        geometry += [v2.RandomCrop(size, padding=pad), *flip] if train else []
     return v2.Compose([*geometry, v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])
 
 
-def _image_folder(name: str, split: str, data_dir: str | None, transform):
+def image_folder(name: str, split: str, data_dir: str | None, transform):
     """torchvision's ImageFolder on the split's folder, with train/'s class indices."""
     from torchvision.datasets import ImageFolder
 
-    root = _folder_root(name, data_dir)
-    classes = _class_folders(name, root / "train")
+    root = folder_root(name, data_dir)
+    classes = class_folders(name, root / "train")
     directory = root / "train" if split == "train" else next(
         (root / d for d in ("val", "test") if (root / d).is_dir()), None)
     if directory is None:
-        raise ConfigError(f"{name}: {root} has no val/ or test/ folder; expected {_FOLDER_LAYOUT}")
-    unknown = sorted(set(_class_folders(name, directory)) - set(classes))
+        raise ConfigError(f"{name}: {root} has no val/ or test/ folder; expected {FOLDER_LAYOUT}")
+    unknown = sorted(set(class_folders(name, directory)) - set(classes))
     if unknown:
         raise ConfigError(f"{name}: {directory} has class folders that train/ lacks: {', '.join(unknown[:5])}")
     try:
         folder = ImageFolder(str(directory), transform=transform, allow_empty=split == "test")
     except FileNotFoundError as exc:
-        raise ConfigError(f"{name}: {exc} (in {directory}); expected {_FOLDER_LAYOUT}") from None
+        raise ConfigError(f"{name}: {exc} (in {directory}); expected {FOLDER_LAYOUT}") from None
     # A val/ missing some classes would get shifted indices from ImageFolder: use train/'s.
     index = {c: i for i, c in enumerate(classes)}
     folder.samples = folder.imgs = [(path, index[folder.classes[t]]) for path, t in folder.samples]
     folder.targets = [t for _, t in folder.samples]
     folder.classes, folder.class_to_idx = classes, index
-    if name == "imagefolder":  # ImageNet's 1.3M files are too many to open up front
+    if REGISTRY[name].check_images:
         _check_images(folder.samples)
     return folder
 
@@ -114,7 +124,7 @@ class _Examples(torch.utils.data.Dataset):
 class _Batches:
     """The DataLoader's batch sampler: the loader's plan for its current epoch."""
 
-    def __init__(self, plan: _Plan):
+    def __init__(self, plan: BatchPlan):
         self.plan = plan
 
     def __len__(self) -> int:
@@ -129,7 +139,7 @@ class _Batches:
             yield list(zip(indices[k * b : (k + 1) * b], seeds[k * b : (k + 1) * b]))
 
 
-class FolderLoader(_Plan):
+class FolderLoader(BatchPlan):
     """Batches of an ImageFolder through a DataLoader, with the interface of :class:`ArrayLoader`.
 
     ``samples`` is the split's list of (path, class) (torchvision's); example ``j`` of an

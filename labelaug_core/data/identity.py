@@ -2,7 +2,7 @@
 
 :func:`data_identity` digests the sorted (path relative to the data set's folder, size, modification
 time) of every file that the data set's two splits are read from: for the small sets the located
-files (:func:`~labelaug_core.data.sources._locate`: Fashion-MNIST's four idx files, the CIFAR batches,
+files (:func:`~labelaug_core.data.sources.locate`: Fashion-MNIST's four idx files, the CIFAR batches,
 SVHN's .mat files), for folder sets (imagefolder, imagenet) every file under ``<root>/train`` and
 ``<root>/val`` (or ``test``). A copy made with ``cp -p`` or ``rsync -a`` keeps the identity; a file
 replaced, added, removed, renamed or touched changes it (a conservative test: changed data are never
@@ -20,8 +20,9 @@ import json
 import os
 from pathlib import Path
 
-from labelaug_core.data.folders import _folder_root
-from labelaug_core.data.sources import SMALL_DATASETS, SPLITS, _check_name, _locate
+from labelaug_core.data.folders import folder_root
+from labelaug_core.data.registry import SPLITS, check_name
+from labelaug_core.data.sources import locate
 
 _FOLDER_MEMO: dict[tuple, dict] = {}
 
@@ -54,13 +55,13 @@ def data_identity(name: str, data_dir: str | None = None) -> dict:
     """``{"dataset", "root", "files", "bytes", "digest"}`` of the data that ``name`` is read from with
     ``data_dir`` (see the module docstring); ``digest``: 16 hex digits. ``root``: the absolute folder
     the files were found in (informative; not part of the digest)."""
-    _check_name(name)
-    if name in SMALL_DATASETS:
-        files = [f for split in SPLITS for f in _locate(name, split, data_dir)]
+    small = check_name(name).small
+    if small:
+        files = [f for split in SPLITS for f in locate(name, split, data_dir)]
         root = Path(os.path.commonpath([str(f.resolve().parent) for f in files]))
         entries = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files]
     else:
-        root = _folder_root(name, data_dir).resolve()
+        root = folder_root(name, data_dir).resolve()
         key = (name, str(root))
         _, stamp = _folder_entries_stamp(root)
         memo = _FOLDER_MEMO.get(key)
@@ -69,7 +70,7 @@ def data_identity(name: str, data_dir: str | None = None) -> dict:
         entries, stamp = _folder_entries(root)
     identity = {"dataset": name, "root": str(root), "files": len(entries),
                 "bytes": sum(size for _, size, _ in entries), "digest": _digest(entries)}
-    if name not in SMALL_DATASETS:
+    if not small:
         _FOLDER_MEMO[(name, str(root))] = {"stamp": stamp, "identity": dict(identity)}
     return identity
 

@@ -3,21 +3,15 @@ from __future__ import annotations
 
 import torch
 
-from labelaug_core.data.folders import FolderLoader, _image_folder, _transform
+from labelaug_core.data.folders import FolderLoader, folder_transform, image_folder
 from labelaug_core.data.readers import load_arrays
-from labelaug_core.data.sampling import _Plan, crop_flip
-from labelaug_core.data.sources import (
-    _SMALL_INFO,
-    AUGMENTATION,
-    SMALL_DATASETS,
-    _check_name,
-    _check_split,
-    dataset_info,
-)
+from labelaug_core.data.registry import check_name, check_split
+from labelaug_core.data.sampling import BatchPlan, crop_flip
+from labelaug_core.data.sources import dataset_info
 from labelaug_core.errors import ConfigError
 
 
-class ArrayLoader(_Plan):
+class ArrayLoader(BatchPlan):
     """Batches of images held on the device as uint8 (N, C, H, W), augmented there.
 
     Yields ``(x float32 [0, 1] (B, C, H, W), y int64 (B,))`` on ``device``. With ``train``:
@@ -54,11 +48,11 @@ class ArrayLoader(_Plan):
 def split_labels(name: str, split: str, data_dir: str | None = None) -> torch.Tensor:
     """(N,) int64 labels of a split, in the order its examples are indexed (folder sets: sorted paths,
     with train/'s class indices), without decoding any image of a folder set."""
-    _check_name(name)
-    _check_split(split)
-    if name in SMALL_DATASETS:
+    spec = check_name(name)
+    check_split(split)
+    if spec.small:
         return load_arrays(name, split, data_dir)[1]
-    return torch.tensor(_image_folder(name, split, data_dir, None).targets, dtype=torch.int64)
+    return torch.tensor(image_folder(name, split, data_dir, None).targets, dtype=torch.int64)
 
 
 def load_examples(name: str, split: str, indices: torch.Tensor, *, data_dir: str | None = None,
@@ -68,14 +62,14 @@ def load_examples(name: str, split: str, indices: torch.Tensor, *, data_dir: str
     Returns x (n, C, H, W) float32 in [0, 1] and y (n,) int64. Folder sets are read at
     ``image_size`` (default: the data set's) with the evaluation transform of :func:`make_loader`.
     """
-    _check_name(name)
-    _check_split(split)
+    spec = check_name(name)
+    check_split(split)
     indices = torch.as_tensor(indices, dtype=torch.int64)
-    if name in SMALL_DATASETS:
+    if spec.small:
         images, labels = load_arrays(name, split, data_dir)
         return images[indices].to(torch.float32).div_(255), labels[indices]
     size = image_size or dataset_info(name, data_dir).image_size
-    folder = _image_folder(name, split, data_dir, _transform(name, False, size))
+    folder = image_folder(name, split, data_dir, folder_transform(name, False, size))
     examples = [folder[i] for i in indices.tolist()]
     if not examples:
         return torch.empty(0, 3, size, size), torch.empty(0, dtype=torch.int64)
@@ -101,28 +95,27 @@ def make_loader(
 
     ``len(loader)`` is the number of batches per epoch (equal on every rank when training);
     ``loader.set_epoch(e)`` selects epoch e, whose order and augmentation depend only on
-    ``(seed, e)``. ``train``: shuffle, augment (small sets: zero-padded random crop, pad 2 for
-    fashion-mnist and 4 otherwise, + horizontal flip except for SVHN; imagenet:
+    ``(seed, e)``. ``train``: shuffle, augment as the data set's record says (small sets: zero-padded
+    random crop, pad 2 for fashion-mnist and 4 otherwise, + horizontal flip except for SVHN; imagenet:
     RandomResizedCrop + flip; imagefolder: pad-crop + flip), drop the last partial batch;
     else fixed order, no augmentation, last partial batch kept. ``subset``: a class-balanced
     fixed subset of that many examples (0 = all). ``rank``/``world_size``: this rank's strided
     shard of every epoch. ``image_size``: the input side for imagefolder/imagenet (default: the
     data set's, 224 for imagenet). ``num_workers``: DataLoader workers (folder sets only).
     """
-    _check_name(name)
-    _check_split(split)
-    if name in SMALL_DATASETS:
-        native = _SMALL_INFO[name].image_size
+    spec = check_name(name)
+    check_split(split)
+    if spec.small:
+        native = spec.image_size
         if image_size not in (None, native):
             raise ConfigError(f"image_size applies to imagefolder and imagenet only ({name} is {native}x{native}); got {image_size}")
         images, labels = load_arrays(name, split, data_dir)
-        pad, flip = AUGMENTATION[name]
         return ArrayLoader(images, labels, batch_size, train=train, device=device, seed=seed, subset=subset,
-                           rank=rank, world_size=world_size, pad=pad, flip=flip)
+                           rank=rank, world_size=world_size, pad=spec.pad, flip=spec.flip)
     if image_size is not None and image_size < 1:
         raise ConfigError(f"image_size must be >= 1; got {image_size}")
     size = image_size or dataset_info(name, data_dir).image_size
-    folder = _image_folder(name, split, data_dir, _transform(name, train, size))
+    folder = image_folder(name, split, data_dir, folder_transform(name, train, size))
     return FolderLoader(folder, batch_size, train=train, device=device, seed=seed, subset=subset, rank=rank,
                         world_size=world_size, num_workers=num_workers)
 

@@ -72,7 +72,7 @@ def crop_flip(images: torch.Tensor, shifts: torch.Tensor, flips: torch.Tensor, p
     return padded[batch, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)  # (B, H, W, C) -> NCHW
 
 
-class _Plan:
+class BatchPlan:
     """Order, batching and sharding shared by both loaders."""
 
     def __init__(self, labels: torch.Tensor, batch_size: int, *, train: bool, seed: int, subset: int,

@@ -23,34 +23,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from labelaug_core.data.folders import _FOLDER_LAYOUT, _class_folders, _folder_root
+from labelaug_core.data.folders import FOLDER_LAYOUT, class_folders, folder_root
+from labelaug_core.data.registry import REGISTRY, check_name
 from labelaug_core.errors import ConfigError
 
-DATASETS: tuple[str, ...] = ("fashion-mnist", "cifar10", "cifar100", "svhn", "imagefolder", "imagenet")
-
-
-SMALL_DATASETS = DATASETS[:4]
-
-
-SPLITS = ("train", "test")
-
-
-DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")  # Debian package dataset-fashion-mnist
-
-
-# (zero padding of the random crop in pixels, horizontal flip): flipping digits is wrong for SVHN.
-AUGMENTATION = {"fashion-mnist": (2, True), "cifar10": (4, True), "cifar100": (4, True), "svhn": (4, False)}
-
-
-_CIFAR100_NAMES = (
-    "apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy bridge bus butterfly camel "
-    "can castle caterpillar cattle chair chimpanzee clock cloud cockroach couch crab crocodile cup dinosaur "
-    "dolphin elephant flatfish forest fox girl hamster house kangaroo keyboard lamp lawn_mower leopard lion "
-    "lizard lobster man maple_tree motorcycle mountain mouse mushroom oak_tree orange orchid otter palm_tree "
-    "pear pickup_truck pine_tree plain plate poppy porcupine possum rabbit raccoon ray road rocket rose sea "
-    "seal shark shrew skunk skyscraper snail snake spider squirrel streetcar sunflower sweet_pepper table "
-    "tank telephone television tiger tractor train trout tulip turtle wardrobe whale willow_tree wolf woman worm"
-).split()
+# The names in the registry's order, taken from it at import (for callers outside data/ that list them;
+# data/ and config look the records up at every call).
+DATASETS: tuple[str, ...] = tuple(REGISTRY)
+SMALL_DATASETS: tuple[str, ...] = tuple(n for n, spec in REGISTRY.items() if spec.small)
 
 
 @dataclass(frozen=True)
@@ -64,26 +44,6 @@ class DatasetInfo:
     class_names: tuple[str, ...]
 
 
-_SMALL_INFO = {
-    "fashion-mnist": DatasetInfo("fashion-mnist", 10, 1, 28, (
-        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")),
-    "cifar10": DatasetInfo("cifar10", 10, 3, 32, (
-        "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")),
-    "cifar100": DatasetInfo("cifar100", 100, 3, 32, tuple(_CIFAR100_NAMES)),
-    "svhn": DatasetInfo("svhn", 10, 3, 32, tuple(str(d) for d in range(10))),
-}
-
-
-def _check_name(name: str, allowed=DATASETS) -> None:
-    if name not in allowed:
-        raise ConfigError(f"dataset must be one of {', '.join(allowed)}; got {name!r}")
-
-
-def _check_split(split: str) -> None:
-    if split not in SPLITS:
-        raise ConfigError(f"split must be one of {', '.join(SPLITS)}; got {split!r}")
-
-
 def cache_dir() -> Path:
     """Where downloads go: ``$XDG_CACHE_HOME/labelaug``, else ``~/.cache/labelaug``."""
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
@@ -94,13 +54,13 @@ def dataset_info(name: str, data_dir: str | None = None) -> DatasetInfo:
     """Classes, channels and image side of ``name``: a fixed table for the small sets (no disk
     read); for imagefolder/imagenet the sorted class folders of ``<root>/train``, 3 channels, and
     the side 224 (imagenet) or the shorter side of the first training image (imagefolder)."""
-    _check_name(name)
-    if name in _SMALL_INFO:
-        return _SMALL_INFO[name]
-    train = _folder_root(name, data_dir) / "train"
-    classes = _class_folders(name, train)
-    if name == "imagenet":
-        size = 224
+    spec = check_name(name)
+    if spec.small:
+        return DatasetInfo(name, spec.num_classes, spec.channels, spec.image_size, spec.class_names)
+    train = folder_root(name, data_dir) / "train"
+    classes = class_folders(name, train)
+    if spec.image_size:
+        size = spec.image_size
     else:
         from PIL import Image
         from torchvision.datasets.folder import IMG_EXTENSIONS
@@ -108,40 +68,24 @@ def dataset_info(name: str, data_dir: str | None = None) -> DatasetInfo:
         first = next((p for c in classes for p in sorted((train / c).iterdir())
                       if p.suffix.lower() in IMG_EXTENSIONS), None)
         if first is None:
-            raise ConfigError(f"{name}: no image files under {train}; expected {_FOLDER_LAYOUT}")
+            raise ConfigError(f"{name}: no image files under {train}; expected {FOLDER_LAYOUT}")
         try:
             with Image.open(first) as image:
                 size = min(image.size)
         except OSError as exc:  # PIL's UnidentifiedImageError is an OSError
             raise ConfigError(f"{first}: not a readable image ({exc})") from None
-    return DatasetInfo(name, len(classes), 3, size, tuple(classes))
+    return DatasetInfo(name, len(classes), spec.channels, size, tuple(classes))
 
 
-# Per data set: its folder name (under a data root and the cache) and, per split, the files
-# it needs, each as alternatives (the idx files may be gzipped or not).
-_FMNIST_PREFIX = {"train": "train", "test": "t10k"}
-
-
-_FILES = {
-    "fashion-mnist": ("fashion-mnist", lambda s: tuple(
-        (f"{_FMNIST_PREFIX[s]}-{kind}.gz", f"{_FMNIST_PREFIX[s]}-{kind}")
-        for kind in ("images-idx3-ubyte", "labels-idx1-ubyte"))),
-    "cifar10": ("cifar-10-batches-py", lambda s: tuple(
-        (f,) for f in ([f"data_batch_{i}" for i in range(1, 6)] if s == "train" else ["test_batch"]))),
-    "cifar100": ("cifar-100-python", lambda s: ((s,),)),
-    "svhn": ("svhn", lambda s: ((f"{s}_32x32.mat",),)),
-}
-
-
-def _candidate_dirs(name: str, data_dir: str | None) -> list[Path]:
-    """The search order: data_dir, $LABELAUG_DATA (each as-is and its data-set folder),
-    Debian's path (fashion-mnist), the cache."""
-    folder = _FILES[name][0]
+def candidate_dirs(name: str, data_dir: str | None) -> list[Path]:
+    """Where ``name``'s files are searched, in order: data_dir, $LABELAUG_DATA (each as-is and its
+    data-set folder), the record's system folder (Debian's for fashion-mnist), the cache."""
+    spec = REGISTRY[name]
     roots = [r for r in dict.fromkeys((data_dir, os.environ.get("LABELAUG_DATA"))) if r]
-    dirs = [d for r in roots for d in (Path(r), Path(r) / folder)]
-    if name == "fashion-mnist":
-        dirs.append(DEBIAN_FASHION_MNIST)
-    return dirs + [cache_dir() / folder]
+    dirs = list(dict.fromkeys(d for r in roots for d in (Path(r), Path(r) / spec.folder)))
+    if spec.system_dir is not None:
+        dirs.append(spec.system_dir)
+    return dirs + [cache_dir() / spec.folder]
 
 
 def _files_in(directory: Path, needed) -> list[Path] | None:
@@ -155,39 +99,34 @@ def _files_in(directory: Path, needed) -> list[Path] | None:
 
 
 def _download(name: str, split: str, cache: Path) -> None:
-    """Fetch ``name``'s ``split`` into ``cache`` with torchvision's (md5-checked) downloader."""
-    from torchvision.datasets import CIFAR10, CIFAR100, SVHN, FashionMNIST
-    from torchvision.datasets.utils import download_and_extract_archive, download_url
-
-    if name == "fashion-mnist":
-        for filename, md5 in FashionMNIST.resources:
-            if filename.startswith(_FMNIST_PREFIX[split]):
-                download_url(FashionMNIST.mirrors[0] + filename, cache / "fashion-mnist", filename, md5)
-    elif name in ("cifar10", "cifar100"):
-        cls = CIFAR10 if name == "cifar10" else CIFAR100
-        download_and_extract_archive(cls.url, cache, filename=cls.filename, md5=cls.tgz_md5, remove_finished=True)
-    else:
-        url, filename, md5 = SVHN.split_list[split]
-        download_url(url, cache / "svhn", filename, md5)
+    """Fetch ``name``'s ``split`` into ``cache`` with its record's downloader."""
+    REGISTRY[name].download(split, cache)
 
 
-def _locate(name: str, split: str, data_dir: str | None) -> list[Path]:
-    """The files of ``name``/``split`` from the first directory holding them all, else a download."""
-    needed = _FILES[name][1](split)
-    dirs = _candidate_dirs(name, data_dir)
+def locate(name: str, split: str, data_dir: str | None) -> list[Path]:
+    """The files of small set ``name``'s ``split`` from the first directory of :func:`candidate_dirs`
+    holding them all, else its record's download into the cache; a ConfigError naming the places and
+    remedies."""
+    spec = REGISTRY[name]
+    needed = spec.files[split]
+    dirs = candidate_dirs(name, data_dir)
     for directory in dirs:
         found = _files_in(directory, needed)
         if found:
             return found
+    if spec.download is None:
+        raise ConfigError(
+            f"{name}: no {split} files ({', '.join(a[0] for a in needed)}) in {', '.join(map(str, dirs))}. "
+            f"Get it with --data-dir DIR or LABELAUG_DATA=DIR naming a folder that holds them")
     try:
         _download(name, split, cache_dir())
         problem = "torchvision's download did not produce them"
     except (OSError, RuntimeError) as exc:  # URLError is an OSError; torchvision raises RuntimeError on bad md5
         problem = f"torchvision's download failed ({type(exc).__name__}: {exc})"
-    found = _files_in(cache_dir() / _FILES[name][0], needed)
+    found = _files_in(cache_dir() / spec.folder, needed)
     if found:
         return found
-    how = "`apt install dataset-fashion-mnist`, " if name == "fashion-mnist" else ""
+    how = f"{spec.install}, " if spec.install else ""
     raise ConfigError(
         f"{name}: no {split} files ({', '.join(a[0] for a in needed)}) in {', '.join(map(str, dirs))}; "
         f"{problem}. Get it with {how}--data-dir DIR or LABELAUG_DATA=DIR naming a folder that holds them, "

@@ -4,7 +4,7 @@ per-class logit adjustment at inference, both aimed at the class with the lowest
 accuracy, both chosen on held-out data and never on the test images they are reported on.
 
 - **Held-out split** (:func:`heldout_indices`): the training images that the run's
-  class-balanced ``train_subset`` leaves out (:func:`labelaug_core.data.balanced_subset`);
+  class-balanced ``train_subset`` leaves out (:func:`labelaug_core.data.sampling.balanced_subset`);
   when the run trains on every training image, the test images outside its ``test_subset``;
   when both are whole, there is none and a ConfigError says so.
 - **Which class is weakest** (:func:`weakest_classes`): the highest PGD error of the adv run's

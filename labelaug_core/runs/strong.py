@@ -153,7 +153,7 @@ def masking_check_tables(runs: dict, strong: dict[str, list[StrongEval]], strong
                          n: int, apgd_steps: int, step_counts, square_queries: int, data_dir: str | None = None,
                          check=None) -> dict[str, pd.DataFrame]:
     """Chapter 10's gradient-masking checks of each model's first seed (``check`` =
-    :func:`labelaug_core.runs.masking_checks` by default): Std (transfer from Adv), Adv and Adv+
+    :func:`labelaug_core.runs.strong.masking_checks` by default): Std (transfer from Adv), Adv and Adv+
     (transfer from Std), Adv+ attacked on all K + M logits; each reuses the examples that its
     white-box ensemble got wrong. ``{label: checks table}`` with ``name``, ``passed``, ``message``."""
     check = masking_checks if check is None else check
