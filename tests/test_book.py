@@ -122,22 +122,7 @@ def test_every_profile_gives_every_chapter_valid_parameters(profile):
         assert not set(declared) & set(plan.settings)  # no settings field is a parameter of its own
 
 
-def test_notebook_defaults_are_the_smoke_profiles_parameters():
-    """Opened by hand after `labelaug book --profile smoke`, a chapter reads the smoke runs: its
-    parameters cell defaults to what the smoke plan passes (paths aside)."""
-    import ast
-
-    import papermill
-
-    plan = load_plan("smoke", REPO)
-    for name in plan.chapters:
-        declared = papermill.inspect_notebook(str(REPO / "notebooks" / f"{name}.ipynb"))
-        defaults = {k: ast.literal_eval(p["default"]) for k, p in declared.items()}
-        passed = notebook_parameters(plan, name, set(declared), REPO / "runs", None)
-        for key in set(passed) - {"runs_dir", "data_dir", "results_dir", "published_dir", "design_dir"}:
-            assert defaults[key] == passed[key], f"notebooks/{name}.ipynb: {key} = {defaults[key]!r}, smoke passes {passed[key]!r}"
-        if "runs_dir" in declared:
-            assert defaults["settings"] == plan.settings
+# The notebooks' defaults are the default profile's: tests/test_exercises.py checks them.
 
 
 def test_profiles_needed_by_the_makefile_and_issue_exist():
