@@ -2,6 +2,7 @@
 fit the book's code box (no code line of a notebook longer than 88 characters)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -27,8 +28,12 @@ def cfg() -> TrainConfig:
 
 def test_average_error_setting_states_every_setting(cfg):
     text = average_error_setting(cfg, 321, [0, 1, 2])
-    assert text == ("Data set **fashion-mnist**, model **small-cnn**, 3 epochs, ε = 0.125, PGD-7 training, "
-                    "PGD-20 evaluation on 321 test images, δ = 0.05, seeds [0, 1, 2].")
+    assert text == ("Data set **fashion-mnist**, model **small-cnn**, all training images for 3 epochs, "
+                    "ε = 0.125 (pixel units), PGD-7 training with every training image perturbed, PGD-20 "
+                    "evaluation on 321 test images, δ = 0.05, seeds [0, 1, 2].")
+    mixed = dataclasses.replace(cfg, adv_fraction=0.5, train_subset=10_000)
+    assert "10,000 training images for 3 epochs" in average_error_setting(mixed, 321, [0])
+    assert "PGD-7 training with 50% of each batch perturbed, the rest clean" in average_error_setting(mixed, 321, [0])
     assert "seeds [4]." in average_error_setting(cfg, 321, (4,))  # a tuple is listed as a list
 
 

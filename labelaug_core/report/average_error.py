@@ -26,13 +26,18 @@ def table1(runs: list[Run]) -> pd.DataFrame:
 
 
 def average_error_setting(cfg: TrainConfig, n_attacked: int, seeds: Sequence[int]) -> str:
-    """Chapter 3: one sentence with the runs' setting: data set and model (bold), epochs, ε
-    (``:g``), the PGD steps of training and of the evaluation on ``n_attacked`` test images, δ
-    (``:g``) and the seeds. ``cfg``: a resolved :class:`~labelaug_core.config.TrainConfig`."""
+    """Chapter 3: one sentence with the runs' setting: data set and model (bold), the training
+    images (all, or the class-balanced subset's size) and epochs, ε (``:g``, pixel units), the PGD
+    steps of training, the share of each batch perturbed, the PGD steps of the evaluation on
+    ``n_attacked`` test images, δ (``:g``) and the seeds. ``cfg``: a resolved
+    :class:`~labelaug_core.config.TrainConfig`."""
+    images = "all training images" if cfg.train_subset == 0 else f"{cfg.train_subset:,} training images"
+    share = ("every training image perturbed" if cfg.adv_fraction == 1 else
+             f"{cfg.adv_fraction:.0%} of each batch perturbed, the rest clean")
     return (
-        f"Data set **{cfg.dataset}**, model **{cfg.model}**, {cfg.epochs} epochs, "
-        f"ε = {cfg.eps:g}, PGD-{cfg.steps} training, PGD-{cfg.eval_steps} evaluation on "
-        f"{n_attacked} test images, δ = {cfg.delta:g}, seeds {list(seeds)}."
+        f"Data set **{cfg.dataset}**, model **{cfg.model}**, {images} for {cfg.epochs} epochs, "
+        f"ε = {cfg.eps:g} (pixel units), PGD-{cfg.steps} training with {share}, PGD-{cfg.eval_steps} "
+        f"evaluation on {n_attacked} test images, δ = {cfg.delta:g}, seeds {list(seeds)}."
     )
 
 
@@ -44,4 +49,5 @@ def profile_gain_paragraph(runs_by_method: dict[str, list[Run]]) -> str:
     paper = relative_change(float(PAPER_TABLE1.loc["adv", "pgd_err"]), float(PAPER_TABLE1.loc["advplus", "pgd_err"]))
     return (f"On this profile, label augmentation changes PGD-40 error relative to Adv by **{rel:.2f} %** "
             f"(the paper reports {paper:.2f} % on ImageNet). " + difference_words(c, "Adv", "Adv+", "PGD-40 error")
-            + " Chapter 10 repeats the comparison under a much stronger attack.")
+            + " {numref}`Chapter %s <ch-trustworthy-evaluation>` repeats the comparison under a much stronger "
+            "attack, on other images.")
