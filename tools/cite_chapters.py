@@ -41,8 +41,9 @@ def cite(text: str, labels: dict[int, str]) -> str:
         head = f"{{numref}}`{word}s %s <{labels[numbers[0]]}>`"
         return head + (", ".join([""] + rest[:-1]) if len(rest) > 1 else "") + joiner + rest[-1]
 
-    # Leave code (inline and fenced) alone.
-    parts = re.split(r"(```.*?```|`[^`]*`)", text, flags=re.S)
+    # Leave code alone: inline code and fenced blocks, but not MyST directives (```{glossary} ...),
+    # whose body is Markdown.
+    parts = re.split(r"(```(?!\{).*?```|`[^`\n]*`)", text, flags=re.S)
     return "".join(p if i % 2 else NUMBER.sub(replace, p) for i, p in enumerate(parts))
 
 
