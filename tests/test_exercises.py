@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import functools
 import json
 import os
 import re
@@ -262,8 +263,6 @@ def test_every_exercise_that_changes_a_plan_is_found():
 
 @pytest.mark.parametrize("exercise", EXERCISES, ids=ids)
 def test_the_diff_applies_the_plan_loads_and_the_claim_about_training_is_true(exercise, tmp_path):
-    import papermill
-
     chapter, number, profile, blocks, claim = exercise
     name = f"{chapter} exercise {number}"
     default = read_plan(REPO / "experiments" / f"{profile}.yaml", REPO)
@@ -271,14 +270,19 @@ def test_the_diff_applies_the_plan_loads_and_the_claim_about_training_is_true(ex
         check_block(name, profile, default, block, claim, tmp_path)
 
 
-def check_block(name, profile, default, block, claim, tmp_path):
+@functools.lru_cache(maxsize=None)
+def declared_parameters(chapter_name: str) -> frozenset[str]:
+    """The parameters a chapter's notebook declares (papermill reads them; once per chapter)."""
     import papermill
 
+    return frozenset(papermill.inspect_notebook(str(REPO / "notebooks" / f"{chapter_name}.ipynb")))
+
+
+def check_block(name, profile, default, block, claim, tmp_path):
     (tmp_path / "my.yaml").write_text(patched(profile, block))
     plan = read_plan(tmp_path / "my.yaml", REPO)  # what `labelaug book --plan my.yaml` reads
     for chapter_name in plan.chapters:  # every chapter would get valid parameters
-        declared = set(papermill.inspect_notebook(str(REPO / "notebooks" / f"{chapter_name}.ipynb")))
-        notebook_parameters(plan, chapter_name, declared, tmp_path / "runs", None)
+        notebook_parameters(plan, chapter_name, set(declared_parameters(chapter_name)), tmp_path / "runs", None)
     (runs, evaluations), (runs0, evaluations0) = needed(plan), needed(default)
     if claim == "trains":
         assert runs - runs0, f"{name} says it trains new runs, but needs none beyond {profile}'s"
