@@ -590,10 +590,16 @@ def test_tidy_notebooks_tags_plumbing_and_unnumbers_headings_idempotently():
              nbformat.v4.new_code_cell("examples = pgd(model, x, y, eps)"),  # an attack: shown
              nbformat.v4.new_code_cell("table1(all_runs)"),  # a table the reader reads: shown
              nbformat.v4.new_code_cell("text = f(runs)\ndisplay(Markdown(text))"),
-             nbformat.v4.new_markdown_cell("## 1. Error under attacks\n### 2.3 Steps\n## Why 2 steps")]
+             nbformat.v4.new_markdown_cell("## 1. Error under attacks\n### 2.3 Steps\n## Why 2 steps"),
+             nbformat.v4.new_code_cell("runs = find_runs(runs_dir)\nall_runs = run_list(runs)"),  # plumbing
+             # a prose cell importing only what it uses: the prose is shown, not the code
+             nbformat.v4.new_code_cell("from m import paragraph\ndisplay(Markdown(paragraph(runs)))"),
+             # imports for later cells, then prose: shown (in every chapter, functions come from somewhere)
+             nbformat.v4.new_code_cell("from m import paragraph, table\ndisplay(Markdown(paragraph(runs)))")]
     assert tidy.tidy_cells(cells) is True
-    assert [c.metadata.get("tags") for c in cells[:5]] == [["parameters", "hide-input"], ["hide-input"], None, None,
+    assert [c.metadata.get("tags") for c in cells[:5]] == [["parameters", "hide-input"], None, None, None,
                                                           ["remove-input"]]
+    assert [c.metadata.get("tags") for c in cells[6:]] == [["hide-input"], ["remove-input"], None]
     assert "".join(cells[5]["source"]) == "## Error under attacks\n### Steps\n## Why 2 steps"
     assert tidy.tidy_cells(cells) is False  # idempotent
     long = "x = 1  # " + "word " * 30 + "\n# " + "other " * 20 + "\nprint('# not a comment " + "z" * 80 + "')"

@@ -222,7 +222,7 @@ VIEWPORT = {"width": 1280, "height": 900}
 # whether a scroll container (overflow-x auto/scroll, no wider than the column) holds it, and for a
 # PNG its pHYs resolution and the text chunk ``labelaug:min_text_px`` (the smallest text at the
 # PNG's own size) that labelaug_core.report writes into every figure it renders.
-LEGIBILITY_JS = """async () => {
+LEGIBILITY_JS = """async ({LEGIBLE_PX, MIN_DPI}) => {
   const article = document.querySelector("main article") || document.querySelector("main");
   const column = article.getBoundingClientRect().width;
   const scrolled = (el) => {
@@ -296,5 +296,6 @@ def test_every_page_is_legible_at_a_laptops_width(visit, smoke_book):  # noqa: F
         visit.open(path)
         if visit.page.locator(".widget-image").count():
             visit.page.locator(".widget-image").first.wait_for(timeout=30_000)
-        problems += [f"{path}: {p}" for p in visit.page.evaluate(LEGIBILITY_JS)]
+        limits = {"LEGIBLE_PX": LEGIBLE_PX, "MIN_DPI": MIN_DPI}  # the JavaScript's constants, from Python
+        problems += [f"{path}: {p}" for p in visit.page.evaluate(LEGIBILITY_JS, limits)]
     assert not problems, "\n".join(problems)

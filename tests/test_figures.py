@@ -74,8 +74,14 @@ def bar_heights(ax) -> list[float]:
 def test_per_class_bars_has_one_bar_group_per_class_and_labelled_axes(runs_by_method):
     fig = per_class_bars(runs_by_method)
     assert len(fig.axes) == 2  # clean and PGD panels
+    fig.canvas.draw()
+    # stacked panels on a shared class axis, labelled under the last one
+    assert [t.get_text() for t in fig.axes[-1].get_xticklabels()] == NAMES
+    assert not any(t.get_visible() and t.get_text() for t in fig.axes[0].get_xticklabels())
+    # one legend for both panels, above them (outside the data)
+    assert [ax.get_legend() for ax in fig.axes] == [None, None]
+    assert {t.get_text() for t in fig.legends[0].get_texts()} == {"Std", "Adv", "Adv+"}
     for ax, metric in zip(fig.axes, ("clean_err", "pgd_err")):
-        assert [t.get_text() for t in ax.get_xticklabels()] == NAMES
         assert ax.get_ylabel() == "error (%)"
         assert ax.get_ylim() == (0, 100)
         heights = bar_heights(ax)
@@ -84,8 +90,6 @@ def test_per_class_bars_has_one_bar_group_per_class_and_labelled_axes(runs_by_me
         expected = [np.mean([r.per_class[metric][k] for r in runs_by_method[m]])
                     for m in ("std", "adv", "advplus") for k in range(3)]
         assert sorted(heights) == pytest.approx(sorted(expected))
-        legend = {t.get_text() for t in ax.get_legend().get_texts()}
-        assert legend == {"Std", "Adv", "Adv+"}
     assert [ax.get_title() for ax in fig.axes] == ["Clean", "PGD-40"]
 
 
@@ -223,14 +227,15 @@ def test_eps_example_views_one_per_eps_titled_with_prediction_and_confidence():
     views = eps_example_views(torch.tensor(x), torch.tensor(y), batch, NAMES, steps=10)
     assert list(views) == [0.0, 0.1, 0.25]
     fig = views[0.1]
-    images = [ax for ax in fig.axes if ax.get_title()]
+    images = [ax for ax in fig.axes if ax.images]
     assert len(images) == 2 * 5  # rows: images; columns: clean, then perturbation and image of each model
     titles = [ax.get_title() for ax in images]
-    assert titles[0] == "clean\n(true tee)" and titles[1] == "Std δx"
-    assert titles[2] == "Std: tee\n91% sure" and titles[7] == "Std: trouser ✗\n40% sure"
-    assert titles[9] == "Adv: coat\n75% sure"
+    # the first row heads the columns (clean, each model's δx and image); every image names its class
+    assert titles[0] == "clean\ntrue:\ntee" and titles[1] == "Std\nδx" and titles[6] == ""
+    assert titles[2] == "Std\ntee\n91% sure" and titles[7] == "trouser ✗\n40% sure"
+    assert titles[5] == "true:\ncoat" and titles[9] == "coat\n75% sure"
     assert fig._suptitle.get_text() == "PGD-10 at ε = 0.1 (pixel units)"
-    colorbar = [ax for ax in fig.axes if ax.get_ylabel() == "perturbation (pixel units)"]
+    colorbar = [ax for ax in fig.axes if ax.get_ylabel() == "δx (pixel units)"]
     assert len(colorbar) == 1
     assert images[1].images[0].get_clim() == (-0.25, 0.25)  # one scale for every ε: the largest
 
@@ -266,10 +271,10 @@ def test_class_views_show_the_class_errors_and_its_adversarial_confusion_row(tmp
     left, right = views["trouser"].axes[:2]
     # clean then PGD error of class 1 per model, mean over the two seeds
     assert bar_heights(left) == [21.0, 26.0, 25.0, 96.0, 51.0, 41.0]
-    assert left.get_ylabel() == "error of the class (%)" and left.get_title() == "class trouser"
+    assert left.get_ylabel() == "error of the class (%)" and views["trouser"]._suptitle.get_text() == "class trouser"
     tee_row = views["tee"].axes[1].collections[0].get_array().reshape(3, 3)
     np.testing.assert_allclose(tee_row, [[25.0, 50.0, 25.0]] * 3)  # 1 of 4 kept, 2 sent to trouser, 1 to coat
-    assert right.get_xlabel() == "class its PGD-40 images are predicted as"
+    assert right.get_xlabel() == "predicted class of its PGD-40 images"
 
 
 def test_delta_confusion_views_one_matrix_per_delta(tmp_path):
@@ -321,7 +326,7 @@ def test_temperature_views_bars_at_t_and_plain_pgd_ticks():
     ticks = [list(c.get_offsets()[:, 1]) for c in ax.collections]
     assert ticks == [[21.0, 31.0, 41.0], [31.0, 41.0, 51.0]]  # T = 1
     assert ax.get_ylabel() == "attack success (%)" and ax.get_title() == "Temperature-PGD at T = 10"
-    assert {t.get_text() for t in ax.get_legend().get_texts()} == {"Adv: 30% overall", "Adv+: 40% overall",
-                                                                   "T = 1 (plain PGD)"}
+    assert {t.get_text() for t in views[10.0].legends[0].get_texts()} == {"Adv: 30% overall", "Adv+: 40% overall",
+                                                                              "T = 1 (plain PGD)"}
     with pytest.raises(ConfigError, match="T = 1"):
         temperature_views({"adv": temperature_table(0.0).iloc[[0, 2]]}, NAMES)

@@ -60,4 +60,7 @@ def test_a_notebook_imports_from_at_most_two_report_modules(path):
                 modules.add(node.module)
             elif isinstance(node, ast.Import):
                 modules |= {a.name for a in node.names if a.name.startswith("labelaug_core.report")}
+    # labelaug_core.report.widgets is how every figure reaches a page (show, the sliders), in every
+    # chapter alike: not one of the studies counted here.
+    modules.discard("labelaug_core.report.widgets")
     assert len(modules) <= 2, f"{path.name} imports from {sorted(modules)}"

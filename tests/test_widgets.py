@@ -157,3 +157,56 @@ def test_selector_of_sliders_needs_pairs():
         selector_of_sliders({"fog": line_figure(0.1)})
     with pytest.raises(ConfigError, match="at least one"):
         selector_of_sliders({})
+
+
+# --- every figure of the book carries its smallest text and its resolution (issue 22) -------------
+
+def png_chunks(data: bytes) -> dict:
+    """The tEXt chunks of a PNG (key -> text) and its pHYs resolution in dots per inch ("dpi")."""
+    import struct
+
+    out, at = {}, 8
+    while at + 8 <= len(data):
+        n, kind = struct.unpack(">I4s", data[at:at + 8])
+        body = data[at + 8:at + 8 + n]
+        if kind == b"tEXt":
+            key, value = body.split(b"\0", 1)
+            out[key.decode("latin-1")] = value.decode("latin-1")
+        elif kind == b"pHYs":
+            out["dpi"] = struct.unpack(">I", body[:4])[0] * 0.0254
+        elif kind == b"IEND":
+            break
+        at += 12 + n
+    return out
+
+
+def test_png_bytes_writes_the_smallest_text_in_pixels_and_the_dpi():
+    fig = plt.figure(figsize=(2, 1))
+    fig.text(0.1, 0.5, "twelve", fontsize=12)
+    fig.text(0.1, 0.1, "", fontsize=4)  # empty: not text a reader sees
+    hidden = fig.text(0.1, 0.8, "hidden", fontsize=5)
+    hidden.set_visible(False)
+    chunks = png_chunks(png_bytes(fig, dpi=100))
+    assert chunks["labelaug:min_text_px"] == "16.67"  # 12 pt at 100 dpi: 12 * 100 / 72 px
+    assert chunks["dpi"] == pytest.approx(100, abs=0.01)
+    chunks = png_chunks(png_bytes(fig, dpi=150))
+    assert chunks["labelaug:min_text_px"] == "25.00" and chunks["dpi"] == pytest.approx(150, abs=0.05)  # pHYs: dots per metre
+    plt.close(fig)
+
+
+def test_png_bytes_counts_tick_labels_and_refuses_low_resolutions():
+    fig, ax = plt.subplots(figsize=(2, 1.5))
+    ax.plot([0, 1], [0, 1])
+    ax.tick_params(labelsize=7)
+    ax.set_title("title", fontsize=14)
+    assert png_chunks(png_bytes(fig))["labelaug:min_text_px"] == f"{7 * 100 / 72:.2f}"
+    with pytest.raises(ConfigError, match="100 dpi"):
+        png_bytes(fig, dpi=72)
+    plt.close(fig)
+
+
+def test_sliders_draw_every_image_through_png_bytes_and_close_the_figures(figures):
+    box = slider_of_figures(figures)
+    for img, fig in zip(box.stack.children, figures.values()):
+        assert "labelaug:min_text_px" in png_chunks(bytes(img.value))
+        assert not plt.fignum_exists(fig.number)  # closed once drawn

@@ -2,11 +2,13 @@
 
     python tools/tidy_notebooks.py [notebooks/NAME.ipynb ...]   # default: every notebooks/*.ipynb
 
-- Plumbing collapsed: the ``parameters`` cell and every code cell that only imports, assigns and
-  calls no attack, loss or evaluation get Jupyter Book's ``hide-input`` tag (a toggle shows the
-  code); a cell whose only output is ``display(Markdown(...))`` gets ``remove-input`` (the page
-  shows the generated prose, not the code that formats it). Cells that teach stay shown: those
-  that end in an expression (a figure, a table) or call an attack, a loss or an evaluation.
+- Plumbing collapsed: the ``parameters`` cell and every code cell that only assigns and calls no
+  attack, loss or evaluation get Jupyter Book's ``hide-input`` tag (a toggle shows the code); a
+  cell whose only output is ``display(Markdown(...))`` gets ``remove-input`` (the page shows the
+  generated prose, not the code that formats it). Cells that teach stay shown: those that end in
+  an expression (a figure, a table) or call an attack, a loss or an evaluation, and every cell
+  that imports what later cells use (in every chapter alike, a function never appears from
+  nowhere); a prose cell may import only what it uses itself.
 - Every cell has an ``id`` (nbformat 4.5; a cell added by hand without one gets a stable id
   derived from the notebook's name and the cell's position).
 - Comments fit the code box (:data:`WIDTH` characters): a long comment is wrapped, and a long
@@ -66,8 +68,13 @@ def cell_tag(source: str, tags: list[str]) -> str | None:
     plumbing = (ast.Import, ast.ImportFrom, ast.Assign, ast.AugAssign, ast.AnnAssign)
     if any(name and any(word in name.lower() for word in TEACHING_CALLS) for name in _calls(tree)):
         return None
+    imports = [node for node in body if isinstance(node, (ast.Import, ast.ImportFrom))]
+    imported = {(alias.asname or alias.name).split(".")[0] for node in imports for alias in node.names}
+    used_here = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    if imported - used_here:
+        return None  # imports for later cells: shown, so that the reader sees where functions come from
     if all(isinstance(node, plumbing) for node in body):
-        return HIDE
+        return None if imports else HIDE
     if any(_is_markdown_display(node) for node in body) and all(
             isinstance(node, plumbing) or _is_markdown_display(node) for node in body):
         return REMOVE

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from labelaug_core.evaluation.examples import AttackedBatch
-from labelaug_core.report.style import PALETTE, closed, gray_image, listing, method_label
+from labelaug_core.report.style import COLUMN_INCHES, PALETTE, SMALL_PT, closing, gray_image, listing, method_label
 
 
 def adversarial_grid(x: np.ndarray, x_adv_by_name: dict[str, np.ndarray], labels: list[str], preds: dict[str, list[str]]) -> plt.Figure:
@@ -22,12 +22,13 @@ def adversarial_grid(x: np.ndarray, x_adv_by_name: dict[str, np.ndarray], labels
     """
     n = x.shape[0]
     cols = 1 + 2 * len(x_adv_by_name)
-    fig, axes = plt.subplots(n, cols, figsize=(1.9 * cols, 1.9 * n), squeeze=False)
+    width = min(COLUMN_INCHES, 1.3 * cols)
+    fig, axes = plt.subplots(n, cols, figsize=(width, width / cols * 1.25 * n), squeeze=False, layout="constrained")
 
     def show(ax, img, title):
         img = img.transpose(1, 2, 0)
         ax.imshow(img.squeeze(-1) if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
-        ax.set_title(title, fontsize=8)
+        ax.set_title(title, fontsize=SMALL_PT)
         ax.axis("off")
 
     for i in range(n):
@@ -37,7 +38,6 @@ def adversarial_grid(x: np.ndarray, x_adv_by_name: dict[str, np.ndarray], labels
             scale = max(float(np.abs(pert).max()), 1e-12)
             show(axes[i, 1 + 2 * j], pert / (2 * scale) + 0.5, f"{name} perturbation")
             show(axes[i, 2 + 2 * j], xa[i], f"{name}: {preds[name][i]}")
-    fig.tight_layout()
     return fig
 
 
@@ -60,19 +60,24 @@ def eps_example_figure(x: np.ndarray, y: np.ndarray, attacked: dict[str, Attacke
     image titled with the prediction and its confidence (%)."""
     names = list(class_names)
     n, cols = len(x), 1 + 2 * len(attacked)
-    fig, axes = plt.subplots(n, cols, figsize=(1.15 * cols + 0.8, 1.3 * n + 0.4), squeeze=False,
+    # Model names head the columns once (first row); each image is titled with what the model
+    # predicts for it and how sure it is, on two short lines that fit a column of the text width.
+    fig, axes = plt.subplots(n, cols, figsize=(COLUMN_INCHES, 1.35 * n + 0.7), squeeze=False,
                              layout="constrained")
     scale = max(float(eps_max), 1e-12)
     for i in range(n):
-        gray_image(axes[i, 0], x[i], f"clean\n(true {names[int(y[i])]})")
+        gray_image(axes[i, 0], x[i], ("clean\n" if i == 0 else "") + f"true:\n{names[int(y[i])]}")
         for j, (method, batch) in enumerate(attacked.items()):
-            pert = gray_image(axes[i, 1 + 2 * j], (batch.x_adv[i] - x[i])[:1], f"{method_label(method)} δx",
-                         cmap="RdBu_r", vmin=-scale, vmax=scale)
+            name = method_label(method)
+            pert = gray_image(axes[i, 1 + 2 * j], (batch.x_adv[i] - x[i])[:1], f"{name}\nδx" if i == 0 else "",
+                              cmap="RdBu_r", vmin=-scale, vmax=scale)
             mark = "" if batch.pred[i] == y[i] else " ✗"
-            gray_image(axes[i, 2 + 2 * j], batch.x_adv[i],
-                  f"{method_label(method)}: {names[int(batch.pred[i])]}{mark}\n{batch.confidence[i]:.0f}% sure")
-    fig.colorbar(pert, ax=axes.ravel().tolist(), shrink=0.8, label="perturbation (pixel units)")
-    fig.suptitle(f"PGD-{steps} at ε = {eps:g} (pixel units)", fontsize=9)
+            gray_image(axes[i, 2 + 2 * j], batch.x_adv[i], (f"{name}\n" if i == 0 else "")
+                       + f"{names[int(batch.pred[i])]}{mark}\n{batch.confidence[i]:.0f}% sure")
+    bar = fig.colorbar(pert, ax=axes.ravel().tolist(), shrink=0.8)
+    bar.set_label("δx (pixel units)", fontsize=SMALL_PT)
+    bar.ax.tick_params(labelsize=SMALL_PT)
+    fig.suptitle(f"PGD-{steps} at ε = {eps:g} (pixel units)", fontsize=10)
     return fig
 
 
@@ -81,8 +86,8 @@ def eps_example_views(x, y, examples: dict[float, dict[str, AttackedBatch]], cla
     """``{eps: eps_example_figure}`` of :func:`attack_examples`' output, one colour scale for all ε."""
     xs, ys = x.detach().cpu().numpy(), y.detach().cpu().numpy()
     eps_max = max(examples)
-    return closed({eps: eps_example_figure(xs, ys, attacked, eps, eps_max, class_names, steps)
-                    for eps, attacked in examples.items()})
+    return {eps: closing(eps_example_figure(xs, ys, attacked, eps, eps_max, class_names, steps))
+            for eps, attacked in examples.items()}
 
 
 def error_curve_plot(rows: list[dict], x: str) -> plt.Figure:
@@ -108,14 +113,14 @@ def steps_curve_figure(curves: pd.DataFrame, steps: int) -> plt.Figure:
         ax.plot(group["eps"], group["pgd_err"], marker="o" if bold else None, lw=2 if bold else 0.8,
                 alpha=1.0 if bold else 0.25, color=PALETTE.get(name), label=f"{name}, PGD-{s}" if bold else None)
     ax.set(xlabel="ε (pixel units)", ylabel="error (%)", ylim=(0, 101), title=f"error against ε with PGD-{steps}")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=SMALL_PT)
     fig.tight_layout()
     return fig
 
 
 def steps_curve_views(curves: pd.DataFrame) -> dict[int, plt.Figure]:
     """``{steps: steps_curve_figure}`` for every step count of ``curves``, in their order."""
-    return closed({int(s): steps_curve_figure(curves, int(s)) for s in curves["steps"].unique()})
+    return {int(s): closing(steps_curve_figure(curves, int(s))) for s in curves["steps"].unique()}
 
 
 # --- chapters 4 and 5: one class, one δ --------------------------------------------------------------

@@ -10,7 +10,7 @@ import pandas as pd
 import seaborn as sns
 
 from labelaug_core.report.paper import PAPER_TABLE2
-from labelaug_core.report.style import ERROR_PALETTE, PALETTE, closed, listing, method_label
+from labelaug_core.report.style import COLUMN_INCHES, ERROR_PALETTE, PALETTE, SMALL_PT, closing, listing, method_label
 from labelaug_core.runs.collect import METHOD_NAMES, adversarial_flow_tables, mean_per_class, method_means
 from labelaug_core.runs.store import Run
 
@@ -54,15 +54,21 @@ def per_class_bars(runs_by_method: dict, metrics=("clean_err", "pgd_err"), title
     """The paper's Figure 1: per-class error, one panel per metric, one bar colour per method."""
     frame = per_class_frame(runs_by_method, metrics)
     titles = titles or {"clean_err": "Clean", "pgd_err": "PGD-40", "fgsm_err": "FGSM"}
-    fig, axes = plt.subplots(1, len(metrics), figsize=(6.5 * len(metrics), 4.2), squeeze=False)
-    for ax, metric in zip(axes[0], metrics):
+    # One panel per metric, stacked (one row of panels would be squeezed by the text column), the
+    # classes on a shared axis labelled under the last panel, one legend above the panels.
+    fig, axes = plt.subplots(len(metrics), 1, figsize=(COLUMN_INCHES, 0.4 + 2.3 * len(metrics)), squeeze=False,
+                             sharex=True, layout="constrained")
+    for ax, metric in zip(axes[:, 0], metrics):
         sns.barplot(data=frame[frame["metric"] == metric], x="class", y="err", hue="method", ax=ax,
-                    palette=PALETTE, errorbar=None)
-        ax.set(title=titles.get(metric, metric), xlabel="", ylabel="error (%)", ylim=(0, 100))
-        ax.tick_params(axis="x", rotation=45)
-        for label in ax.get_xticklabels():
-            label.set_horizontalalignment("right")
-    fig.tight_layout()
+                    palette=PALETTE, errorbar=None, legend=ax is axes[0, 0])
+        ax.set(xlabel="", ylabel="error (%)", ylim=(0, 100))
+        ax.set_title(titles.get(metric, metric), fontsize=10)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    axes[0, 0].get_legend().remove()
+    fig.legend(handles, labels, loc="outside upper center", ncol=len(labels), frameon=False)
+    axes[-1, 0].tick_params(axis="x", rotation=35)
+    for label in axes[-1, 0].get_xticklabels():
+        label.set_horizontalalignment("right")
     return fig
 
 
@@ -146,19 +152,24 @@ def class_figure(k: int, errors: dict[str, tuple[np.ndarray, np.ndarray]], matri
     adversarial confusion matrix (``matrices``: ``{method: (K, K) share %}``): where its attacked
     images are sent."""
     names = list(next(iter(matrices.values())).index)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(8.4, 3.0), width_ratios=[1, 2.4])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(COLUMN_INCHES, 3.3), width_ratios=[1, 2.6], layout="constrained")
     xs = np.arange(len(errors))
     left.bar(xs - 0.2, [e[0][k] for e in errors.values()], width=0.4, color=ERROR_PALETTE["clean"], label="clean")
     left.bar(xs + 0.2, [e[1][k] for e in errors.values()], width=0.4, color=ERROR_PALETTE["PGD"], label=attack)
     left.set_xticks(xs, [method_label(m) for m in errors])
-    left.set(ylabel="error of the class (%)", ylim=(0, 101), title=f"class {names[k]}")
-    left.legend(fontsize=7)
+    left.set(ylabel="error of the class (%)", ylim=(0, 101))
+    left.tick_params(labelsize=SMALL_PT)
+    left.legend(fontsize=SMALL_PT, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False,
+                handlelength=1, columnspacing=0.8)
     row = pd.DataFrame({method_label(m): matrix.iloc[k] for m, matrix in matrices.items()}).T
     sns.heatmap(row, ax=right, vmin=0, vmax=100, cmap="rocket_r", annot=len(names) <= 12, fmt=".0f",
-                annot_kws={"fontsize": 7}, cbar_kws={"label": "share of the class (%)"})
-    right.set(xlabel=f"class its {attack} images are predicted as", ylabel="", title="adversarial confusion row")
-    right.tick_params(axis="x", rotation=35, labelsize=7)
-    fig.tight_layout()
+                annot_kws={"fontsize": SMALL_PT}, cbar_kws={"label": "share of the class (%)"})
+    right.set(xlabel=f"predicted class of its {attack} images", ylabel="", title="where its attacked images go")
+    right.tick_params(axis="x", rotation=35, labelsize=SMALL_PT)
+    for label in right.get_xticklabels():
+        label.set_horizontalalignment("right")
+    right.tick_params(axis="y", rotation=0)
+    fig.suptitle(f"class {names[k]}", fontsize=11)
     return fig
 
 
@@ -170,7 +181,7 @@ def class_views(runs_by_method: dict, class_names) -> dict[str, plt.Figure]:
     matrices, _ = adversarial_flow_tables(runs_by_method, names)
     errors = {m: (mean_per_class(runs, "clean_err"), mean_per_class(runs, "pgd_err")) for m, runs in runs_by_method.items()}
     attack = f"PGD-{next(iter(runs_by_method.values()))[0].config.eval_steps}"
-    return closed({name: class_figure(k, errors, matrices, attack) for k, name in enumerate(names)})
+    return {name: closing(class_figure(k, errors, matrices, attack)) for k, name in enumerate(names)}
 
 
 def class_collapse(runs: list[Run], limit_pct: float = 50.0) -> pd.DataFrame:

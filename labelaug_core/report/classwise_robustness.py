@@ -16,7 +16,7 @@ import pandas as pd
 import seaborn as sns
 
 from labelaug_core.evaluation.ladder import LADDER, StrongEval, gain_vulnerability, ladder_table
-from labelaug_core.report.style import PALETTE, method_label
+from labelaug_core.report.style import PALETTE, SMALL_PT, method_label, panel_grid
 from labelaug_core.runs.collect import METHOD_NAMES
 from labelaug_core.runs.store import Run
 
@@ -85,12 +85,23 @@ def adversarial_confusion_heatmaps(matrices: dict[str, pd.DataFrame]) -> plt.Fig
     """Adversarial confusion: for each model (key: method), the share (%) of each true class's
     adversarial images sent to each class (rows: true class), as from
     :func:`labelaug_core.classwise.adversarial_flows`. One colour scale for all panels."""
-    fig, axes = plt.subplots(1, len(matrices), figsize=(5.2 * len(matrices) + 0.8, 4.8), squeeze=False, sharey=True)
-    for i, (ax, (method, matrix)) in enumerate(zip(axes[0], matrices.items())):
+    # Two panels a row (three side by side would be squeezed below legibility by the text column),
+    # one colour bar for all in the free slot of the last row.
+    fig, axes, spare = panel_grid(len(matrices), panel=(3.3, 3.3))
+    for i, (ax, (method, matrix)) in enumerate(zip(axes, matrices.items())):
         sns.heatmap(matrix, ax=ax, vmin=0, vmax=100, cmap="rocket_r", annot=len(matrix) <= 12, fmt=".0f",
-                    annot_kws={"fontsize": 7}, cbar=i == len(matrices) - 1, cbar_kws={"label": "share of the class (%)"})
-        ax.set(title=method_label(method), xlabel="sent to", ylabel="true class" if i == 0 else "")
-    fig.tight_layout()
+                    annot_kws={"fontsize": SMALL_PT - 0.5}, cbar=False)
+        ax.set(xlabel="sent to", ylabel="true class" if i % 2 == 0 else "")
+        ax.set_title(method_label(method), fontsize=10)
+        ax.tick_params(labelsize=SMALL_PT)
+        ax.tick_params(axis="y", rotation=0)
+        for label in ax.get_xticklabels():
+            label.set_rotation(40)
+            label.set_horizontalalignment("right")
+    bar = fig.colorbar(axes[0].collections[0], ax=spare or axes, location="left" if spare else "right",
+                       shrink=0.7, fraction=0.1 if spare else 0.05)
+    bar.set_label("share of the class (%)", fontsize=SMALL_PT + 1)
+    bar.ax.tick_params(labelsize=SMALL_PT)
     return fig
 
 
@@ -98,16 +109,17 @@ def weight_norm_scatter(frames: dict[str, pd.DataFrame]) -> plt.Figure:
     """Per-class robust accuracy against the norm of the class's classifier weight row, one panel
     per model (key: method). Each frame: columns ``name``, ``norm``, ``robust_acc`` (%); the
     Pearson r is computed here and shown in the title."""
-    fig, axes = plt.subplots(1, len(frames), figsize=(4.4 * len(frames), 3.8), squeeze=False)
-    for ax, (method, frame) in zip(axes[0], frames.items()):
+    fig, axes, _ = panel_grid(len(frames), panel=(3.25, 2.9))
+    for ax, (method, frame) in zip(axes, frames.items()):
         name = method_label(method)
         ax.scatter(frame["norm"], frame["robust_acc"], color=PALETTE.get(name, "#4c72b0"))
         for _, row in frame.iterrows():
-            ax.annotate(str(row["name"]), (row["norm"], row["robust_acc"]), fontsize=7, xytext=(3, 2),
+            ax.annotate(str(row["name"]), (row["norm"], row["robust_acc"]), fontsize=SMALL_PT, xytext=(3, 2),
                         textcoords="offset points")
         r = np.corrcoef(frame["norm"], frame["robust_acc"])[0, 1] if frame["robust_acc"].std() > 0 else float("nan")
-        ax.set(title=f"{name}: Pearson r = {r:.2f}", xlabel="weight-row norm ||w_k||", ylabel="robust accuracy (%)")
-    fig.tight_layout()
+        ax.set(xlabel="weight-row norm ||w_k||", ylabel="robust accuracy (%)")
+        ax.set_title(f"{name}: Pearson r = {r:.2f}", fontsize=10)
+        ax.tick_params(labelsize=SMALL_PT)
     return fig
 
 
@@ -146,19 +158,26 @@ def attack_ladder_lines(ladders: dict[str, pd.DataFrame], rungs=("clean", "fgsm"
     """Per-class error (%) under each attack of a ladder, one line per attack, one panel per model
     (key: method); classes sorted by their error under the strongest attack. Each ladder is
     :func:`labelaug_core.evaluation.ladder.ladder_table`."""
-    fig, axes = plt.subplots(1, len(ladders), figsize=(5.2 * len(ladders), 3.9), squeeze=False, sharey=True)
+    fig, axes, spare = panel_grid(len(ladders), panel=(3.25, 3.0), sharey=True)
     colours = sns.color_palette("viridis", len(rungs))
-    for ax, (method, ladder) in zip(axes[0], ladders.items()):
+    for i, (ax, (method, ladder)) in enumerate(zip(axes, ladders.items())):
         ordered = ladder.sort_values(f"{rungs[-1]}_err", kind="stable")
         for colour, rung in zip(colours, rungs):
             ax.plot(ordered["class"], ordered[f"{rung}_err"], marker="o", color=colour, label=rung)
-        ax.set(title=method_label(method), xlabel="", ylim=(0, 101))
+        ax.set(xlabel="", ylim=(0, 101))
+        ax.set_title(method_label(method), fontsize=10)
+        ax.tick_params(labelsize=SMALL_PT)
         ax.tick_params(axis="x", rotation=45)
         for label in ax.get_xticklabels():
             label.set_horizontalalignment("right")
-    axes[0, 0].set_ylabel("per-class error (%)")
-    axes[0, -1].legend(fontsize=8)
-    fig.tight_layout()
+        if i % 2 == 0:
+            ax.set_ylabel("per-class error (%)")
+    # The legend outside the data: in the free slot of the last row, else under the panels.
+    handles, labels = axes[0].get_legend_handles_labels()
+    if spare:
+        spare[0].legend(handles, labels, loc="center", title="attack", fontsize=SMALL_PT + 1, frameon=False)
+    else:
+        fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=SMALL_PT + 1, frameon=False)
     return fig
 
 

@@ -13,7 +13,15 @@ import seaborn as sns
 
 from labelaug_core.errors import ConfigError
 from labelaug_core.report.paper import PAPER_TABLE1, relative_change
-from labelaug_core.report.style import PALETTE, closed, gray_image, legend_above_and_slanted_ticks, method_label
+from labelaug_core.report.style import (
+    COLUMN_INCHES,
+    PALETTE,
+    SMALL_PT,
+    closing,
+    gray_image,
+    legend_above_and_slanted_ticks,
+    method_label,
+)
 from labelaug_core.runs.collect import METHOD_NAMES, method_means
 
 
@@ -87,12 +95,21 @@ def corruption_heatmaps(errors_by_method: dict[str, pd.DataFrame]) -> plt.Figure
              for m, df in errors_by_method.items()}
     vmin = min(g.min().min() for g in grids.values())
     vmax = max(g.max().max() for g in grids.values())
-    fig, axes = plt.subplots(1, len(grids), figsize=(3.6 * len(grids) + 0.8, 6.2), squeeze=False, sharey=True)
+    # Narrow panels side by side (five severities each), the corruption names once on the left,
+    # one colour bar for all; numbers in SMALL_PT so that they can be read at the column's width.
+    n_rows = max(len(g) for g in grids.values())
+    fig, axes = plt.subplots(1, len(grids), figsize=(COLUMN_INCHES, 0.3 * n_rows + 1.2), squeeze=False, sharey=True,
+                             layout="constrained")
     for i, (ax, (method, grid)) in enumerate(zip(axes[0], grids.items())):
-        sns.heatmap(grid, ax=ax, vmin=vmin, vmax=vmax, cmap="rocket_r", annot=True, fmt=".0f",
-                    annot_kws={"fontsize": 7}, cbar=i == len(grids) - 1, cbar_kws={"label": "error (%)"})
-        ax.set(title=method_label(method), xlabel="severity", ylabel="" if i else "corruption")
-    fig.tight_layout()
+        sns.heatmap(grid.rename(index=lambda c: str(c).replace("_", " ")), ax=ax, vmin=vmin, vmax=vmax,
+                    cmap="rocket_r", annot=True, fmt=".0f", annot_kws={"fontsize": SMALL_PT}, cbar=False)
+        ax.set(xlabel="severity", ylabel="")
+        ax.set_title(method_label(method), fontsize=10)
+        ax.tick_params(labelsize=SMALL_PT + 1)
+        ax.tick_params(axis="y", rotation=0)
+    bar = fig.colorbar(axes[0, 0].collections[0], ax=axes[0].tolist(), shrink=0.6, pad=0.02)
+    bar.set_label("error (%)", fontsize=SMALL_PT + 1)
+    bar.ax.tick_params(labelsize=SMALL_PT)
     return fig
 
 
@@ -107,12 +124,14 @@ def corruption_ce_bars(errors_by_method: dict[str, pd.DataFrame]) -> plt.Figure:
         rows += [{"corruption": c, "CE": v, "method": label, "colour": PALETTE.get(method_label(method))}
                  for c, v in ce.items()]
     frame = pd.DataFrame(rows)
-    fig, ax = plt.subplots(figsize=(11, 3.8))
+    frame["corruption"] = frame["corruption"].str.replace("_", " ")
+    fig, ax = plt.subplots(figsize=(COLUMN_INCHES, 3.6), layout="constrained")
     palette = dict(zip(frame["method"], frame["colour"])) if frame["colour"].notna().all() else None
     sns.barplot(data=frame, x="corruption", y="CE", hue="method", ax=ax, palette=palette)
-    ax.set(xlabel="", ylabel="CE (%): mean over severities", ylim=(0, 100))
+    ax.set(xlabel="", ylabel="CE (%), mean\nover severities", ylim=(0, 100))
     legend_above_and_slanted_ticks(ax, len(errors_by_method))
-    fig.tight_layout()
+    ax.tick_params(axis="x", labelsize=SMALL_PT + 1)
+    plt.setp(ax.get_legend().get_texts(), fontsize=SMALL_PT + 1)
     return fig
 
 
@@ -123,8 +142,9 @@ def corruption_grid(image: np.ndarray, corrupted: dict[tuple[str, int], np.ndarr
     """
     corruptions = list(dict.fromkeys(c for c, _ in corrupted))
     severities = sorted({s for _, s in corrupted})
-    fig, axes = plt.subplots(len(corruptions), 1 + len(severities), figsize=(1.25 * (1 + len(severities)) + 1.4,
-                                                                              1.25 * len(corruptions)), squeeze=False)
+    cell = min(0.85, (COLUMN_INCHES - 1.4) / (1 + len(severities)))
+    fig, axes = plt.subplots(len(corruptions), 1 + len(severities),
+                             figsize=(cell * (1 + len(severities)) + 1.4, cell * len(corruptions)), squeeze=False)
 
     def show(ax, img):
         img = np.asarray(img).transpose(1, 2, 0)
@@ -150,7 +170,7 @@ def corruption_figure(corruption: str, severity: int, tables: dict[str, pd.DataF
     model's per-class error (%) on it (``tables``: ``{method: E_{c,s} table}`` with ``corruption``,
     ``severity``, ``err`` and ``class_<k>_err``), its overall error in the legend."""
     names = list(class_names)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(8.2, 2.8), width_ratios=[1, 4])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(COLUMN_INCHES, 3.4), width_ratios=[1, 4], layout="constrained")
     gray_image(left, image.astype(float) / 255.0, f"{corruption}\nseverity {severity}")
     xs = np.arange(len(names))
     width = 0.8 / len(tables)
@@ -161,10 +181,12 @@ def corruption_figure(corruption: str, severity: int, tables: dict[str, pd.DataF
         name = method_label(method)
         right.bar(xs + (j - (len(tables) - 1) / 2) * width, [row[f"class_{k}_err"].iloc[0] for k in range(len(names))],
                   width=width, color=PALETTE.get(name), label=f"{name}: {row['err'].iloc[0]:.0f}%")
-    right.set_xticks(xs, names, rotation=30, ha="right", fontsize=7)
-    right.set(ylabel="error (%)", ylim=(0, 101), title=f"per-class error under {corruption}, severity {severity}")
-    right.legend(fontsize=7, ncol=len(tables), loc="upper left")
-    fig.tight_layout()
+    right.set_xticks(xs, names, rotation=30, ha="right", fontsize=SMALL_PT)
+    right.tick_params(axis="y", labelsize=SMALL_PT)
+    right.set(ylim=(0, 101))
+    right.set_ylabel("error (%)", fontsize=SMALL_PT + 1)
+    right.legend(fontsize=SMALL_PT, ncol=len(tables), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False,
+                 handlelength=1, columnspacing=1)
     return fig
 
 
@@ -172,7 +194,7 @@ def corruption_views(tables: dict[str, pd.DataFrame], examples: dict[tuple[str, 
                      class_names) -> dict[tuple[str, int], plt.Figure]:
     """``{(corruption, severity): corruption_figure}`` for every key of ``examples``
     (:func:`labelaug_core.runs.corruptions.corruption_examples` of one image), in its order."""
-    return closed({(c, s): corruption_figure(c, s, tables, image, class_names) for (c, s), image in examples.items()})
+    return {(c, s): closing(corruption_figure(c, s, tables, image, class_names)) for (c, s), image in examples.items()}
 
 
 # --- chapter 9: temperature -----------------------------------------------------------------------

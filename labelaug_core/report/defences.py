@@ -88,16 +88,15 @@ def bias_sentence(chosen: dict[tuple[str, int], float]) -> str:
 def defence_class_lines(robust_acc: dict[str, np.ndarray], class_names, weak_classes=()) -> plt.Figure:
     """Per-class robust accuracy (%) of each model or defence (one line per key), the weak classes
     marked: does a defence lift the weakest class, and what do the others pay?"""
-    fig, ax = plt.subplots(figsize=(9, 3.8))
+    fig, ax = plt.subplots(figsize=(6.5, 3.8), layout="constrained")
     x = np.arange(len(class_names))
     for label, acc in robust_acc.items():
         ax.plot(x, acc, marker="o", label=label)
     for k in weak_classes:
         ax.axvspan(k - 0.4, k + 0.4, color="#dd8452", alpha=0.15)
-    ax.set_xticks(x, list(class_names), rotation=45, ha="right")
+    ax.set_xticks(x, list(class_names), rotation=35, ha="right", fontsize=9)
     ax.set(ylabel="robust accuracy (%)", ylim=(0, 101))
-    ax.legend(fontsize=8, ncol=2)
-    fig.tight_layout()
+    fig.legend(fontsize=9, ncol=2, loc="outside lower center", frameon=False)  # outside the data
     return fig
 
 

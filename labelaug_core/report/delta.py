@@ -12,7 +12,7 @@ import seaborn as sns
 
 from labelaug_core.evaluation.paired import spearman_rho
 from labelaug_core.report.comparisons import difference_words
-from labelaug_core.report.style import ERROR_PALETTE, PALETTE, closed, listing, method_label
+from labelaug_core.report.style import COLUMN_INCHES, ERROR_PALETTE, PALETTE, SMALL_PT, closing, listing, method_label
 from labelaug_core.report.targets import target_vector
 from labelaug_core.runs.collect import adversarial_flow_tables, compare_runs, mean_per_class
 
@@ -36,9 +36,11 @@ def delta_explorer_figure(delta: float, sweep: dict, base: dict) -> plt.Figure:
     names = list(first.per_class["name"])
     k, m = len(names), first.config.num_ops
     attack = f"PGD-{first.config.eval_steps}"
-    fig = plt.figure(figsize=(12, 6.5))
-    grid = fig.add_gridspec(2, 2, height_ratios=[1, 1.2])
-    target_vector(delta, k, m, ax=fig.add_subplot(grid[0, 0]))
+    fig = plt.figure(figsize=(COLUMN_INCHES, 6.6), layout="constrained")
+    grid = fig.add_gridspec(2, 2, height_ratios=[1, 1.1])
+    target = fig.add_subplot(grid[0, 0])
+    target_vector(delta, k, m, ax=target)
+    target.set_title(f"target of an adversarial image, δ = {delta:g}", fontsize=9)
     ax = fig.add_subplot(grid[0, 1])
     for method, group in base.items():
         name = method_label(method)
@@ -49,45 +51,50 @@ def delta_explorer_figure(delta: float, sweep: dict, base: dict) -> plt.Figure:
             color=PALETTE["Adv+"], alpha=0.4, marker=".")
     ax.scatter(_mean_metric(runs, "clean_err"), _mean_metric(runs, "pgd_err"), color=PALETTE["Adv+"], s=140,
                marker="*", label=f"Adv+ δ={delta:g}")
-    ax.set(xlabel="clean error (%)", ylabel=f"{attack} error (%)", title="clean vs robust error")
-    ax.legend(fontsize=8)
+    ax.set(xlabel="clean error (%)", ylabel=f"{attack} error (%)")
+    ax.set_title("clean vs robust error", fontsize=9)
+    ax.legend(fontsize=SMALL_PT)
     ax = fig.add_subplot(grid[1, :])
     per_class = sum(r.per_class[["clean_err", "pgd_err"]] for r in runs) / len(runs)
     xs = np.arange(k)
     ax.bar(xs - 0.2, per_class["clean_err"], width=0.4, label="clean", color=ERROR_PALETTE["clean"])
     ax.bar(xs + 0.2, per_class["pgd_err"], width=0.4, label=attack, color=ERROR_PALETTE["PGD"])
     ax.set_xticks(xs, names, rotation=30, ha="right")
-    ax.set(ylabel="error (%)", ylim=(0, 100), title=f"per-class error of Adv+ with δ = {delta:g}")
-    ax.legend()
-    fig.tight_layout()
+    ax.set(ylabel="error (%)", ylim=(0, 100))
+    ax.set_title(f"per-class error of Adv+ with δ = {delta:g}", fontsize=9)
+    ax.legend(fontsize=SMALL_PT, loc="lower center", bbox_to_anchor=(0.5, 1.08), ncol=2, frameon=False)
     return fig
 
 
 def delta_explorer_figures(sweep: dict, base: dict) -> dict[float, plt.Figure]:
     """``{δ: :func:`delta_explorer_figure`}`` for every δ of ``sweep`` (closed, ready for
     :func:`labelaug_core.report.widgets.slider_of_figures`)."""
-    figures = {}
-    for d in sweep:
-        figures[d] = delta_explorer_figure(d, sweep, base)
-        plt.close(figures[d])
-    return figures
+    return {d: closing(delta_explorer_figure(d, sweep, base)) for d in sweep}
 
 
 def delta_confusion_figure(delta: float, matrix: pd.DataFrame, pgd_err: np.ndarray, attack: str) -> plt.Figure:
     """One δ of chapter 5's second slider: Adv+'s adversarial confusion matrix (share %, rows: true
     class) beside its per-class ``attack`` error (%, ``pgd_err`` (K,))."""
     names = list(matrix.index)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(8.6, 3.9), width_ratios=[2, 1])
+    # The bars share the heatmap's rows (true classes), so the class names are written once.
+    fig, (left, right) = plt.subplots(1, 2, figsize=(COLUMN_INCHES, 5.0), width_ratios=[3, 1], layout="constrained")
     sns.heatmap(matrix, ax=left, vmin=0, vmax=100, cmap="rocket_r", annot=len(names) <= 12, fmt=".0f",
-                annot_kws={"fontsize": 6}, cbar_kws={"label": "share of the true class (%)"})
-    left.set(xlabel="predicted class of the attacked image", ylabel="true class",
-             title=f"Adv+ δ = {delta:g}: adversarial confusion")
-    left.tick_params(labelsize=7)
-    right.barh(np.arange(len(names)), pgd_err, color=ERROR_PALETTE["PGD"])
-    right.set_yticks(np.arange(len(names)), names, fontsize=7)
-    right.invert_yaxis()
-    right.set(xlabel=f"{attack} error (%)", xlim=(0, 101), title="per-class error")
-    fig.tight_layout()
+                annot_kws={"fontsize": SMALL_PT}, cbar_kws={"label": "share of the true class (%)", "shrink": 0.8})
+    left.set(xlabel="predicted class of the attacked image", ylabel="true class")
+    left.set_title(f"Adv+ δ = {delta:g}: adversarial confusion", fontsize=10)
+    left.tick_params(labelsize=SMALL_PT)
+    left.tick_params(axis="y", rotation=0)
+    for label in left.get_xticklabels():
+        label.set_rotation(35)
+        label.set_horizontalalignment("right")
+    right.barh(np.arange(len(names)) + 0.5, pgd_err, height=0.7, color=ERROR_PALETTE["PGD"])
+    right.set_ylim(len(names), 0)
+    right.set_yticks([])
+    right.set_xlabel(f"{attack} error (%)", fontsize=SMALL_PT + 1)
+    right.set_xlim(0, 101)
+    right.set_xticks([0, 50, 100])
+    right.tick_params(labelsize=SMALL_PT)
+    right.set_title("per-class error", fontsize=10)
     return fig
 
 
@@ -97,8 +104,8 @@ def delta_confusion_views(sweep: dict, class_names) -> dict[float, plt.Figure]:
 
     matrices, _ = adversarial_flow_tables(sweep, list(class_names))
     attack = f"PGD-{next(iter(sweep.values()))[0].config.eval_steps}"
-    return closed({d: delta_confusion_figure(d, matrices[d], mean_per_class(sweep[d], "pgd_err"), attack)
-                    for d in sweep})
+    return {d: closing(delta_confusion_figure(d, matrices[d], mean_per_class(sweep[d], "pgd_err"), attack))
+            for d in sweep}
 
 
 # --- chapter 7: corruption and severity ------------------------------------------------------------

@@ -15,7 +15,7 @@ from matplotlib.ticker import MaxNLocator
 
 from labelaug_core.errors import ConfigError
 from labelaug_core.report.paper import PAPER_TABLE2, relative_change
-from labelaug_core.report.style import PALETTE, legend_above_and_slanted_ticks, method_label
+from labelaug_core.report.style import COLUMN_INCHES, PALETTE, SMALL_PT, legend_above_and_slanted_ticks, method_label, panel_grid
 from labelaug_core.runs.collect import METHOD_NAMES, method_means
 from labelaug_core.runs.store import Run
 
@@ -85,18 +85,19 @@ def per_class_sorted(panels: dict[str, dict[str, np.ndarray]], ylim=(0, 100)) ->
     1000) this shows the spread that Table 2's SD summarises: the paper's Figure 1 (clean, ReaL,
     PGD-40).
     """
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6), squeeze=False, sharey=True)
-    for ax, (title, by_method) in zip(axes[0], panels.items()):
+    fig, axes, _ = panel_grid(len(panels), panel=(3.25, 2.9), sharey=True)
+    for i, (ax, (title, by_method)) in enumerate(zip(axes, panels.items())):
         for method, errs in by_method.items():
             errs = np.sort(np.asarray(errs, dtype=float)[~np.isnan(np.asarray(errs, dtype=float))])
             name = method_label(method)
             ax.plot(np.arange(1, len(errs) + 1), errs, color=PALETTE.get(name), label=f"{name} (SD {np.std(errs):.1f})",
                     marker="o" if len(errs) <= 20 else None)
         ax.set(title=title, xlabel="class rank (best to worst)", ylim=ylim)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.legend(fontsize=8)
-    axes[0, 0].set_ylabel("per-class error (%)")
-    fig.tight_layout()
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
+        ax.tick_params(labelsize=SMALL_PT)
+        ax.legend(fontsize=SMALL_PT)
+        if i % 2 == 0:
+            ax.set_ylabel("per-class error (%)")
     return fig
 
 
@@ -108,7 +109,7 @@ def factor_bars(table: pd.DataFrame, ylabel: str, *, reference: float | None = N
     """
     frame = table.rename(index=method_label).rename_axis("method").reset_index().melt(
         id_vars="method", var_name="factor", value_name="value")
-    fig, ax = plt.subplots(figsize=(12, 3.8))
+    fig, ax = plt.subplots(figsize=(COLUMN_INCHES, 3.6), layout="constrained")
     palette = {m: PALETTE[m] for m in frame["method"].unique() if m in PALETTE}
     sns.barplot(data=frame, x="factor", y="value", hue="method", ax=ax,
                 palette=palette if len(palette) == frame["method"].nunique() else None)
@@ -116,7 +117,7 @@ def factor_bars(table: pd.DataFrame, ylabel: str, *, reference: float | None = N
         ax.axhline(reference, color="black", lw=0.8, ls="--")
     ax.set(xlabel="", ylabel=ylabel)
     legend_above_and_slanted_ticks(ax, len(table))
-    fig.tight_layout()
+    ax.tick_params(axis="x", labelsize=SMALL_PT + 1)
     return fig
 
 

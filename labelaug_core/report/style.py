@@ -9,6 +9,12 @@ import pandas as pd
 
 from labelaug_core.runs.collect import METHOD_NAMES
 
+# Figures are drawn for the book's text column: about 676 CSS px at a laptop's width (1280 px),
+# so a figure at most COLUMN_INCHES wide, drawn at 100 dpi, is shown at its own size, and a text
+# of SMALL_PT points is SMALL_PT * 100 / 72 px high there (8 pt: 11 px; the floor is 9 px).
+COLUMN_INCHES = 6.5
+SMALL_PT = 8
+
 PALETTE = {"Std": "#8c8c8c", "Adv": "#4c72b0", "Adv+": "#dd8452"}
 
 # Colours of the clean and the attacked error of one model (bars side by side), apart from PALETTE's.
@@ -28,6 +34,26 @@ def legend_above_and_slanted_ticks(ax, ncol: int) -> None:
         label.set_horizontalalignment("right")
 
 
+def panel_grid(n: int, *, ncols: int = 2, panel: tuple[float, float] = (3.25, 2.8), **kwargs):
+    """A figure of ``n`` panels in rows of ``ncols`` (not one row of ``n``, which the text column would
+    shrink until nothing can be read), in constrained layout. Returns ``(fig, axes, spare)``: the
+    ``n`` axes in reading order and the unused slots of the last row, turned off (a legend can go there)."""
+    nrows = -(-n // ncols)
+    fig, grid = plt.subplots(nrows, ncols, figsize=(panel[0] * ncols, panel[1] * nrows), squeeze=False,
+                             layout="constrained", **kwargs)
+    flat = list(grid.ravel())
+    for ax in flat[n:]:
+        ax.axis("off")
+    return fig, flat[:n], flat[n:]
+
+
+def closing(figure):
+    """``figure``, closed: drawn once into a PNG later, never shown inline by the notebook, and never
+    one of more than 20 figures open at once (matplotlib's warning) while a slider's views are made."""
+    plt.close(figure)
+    return figure
+
+
 def closed(figures: dict) -> dict:
     """``figures`` (``{value: Figure}``), each closed so that a notebook does not show it by itself
     (the views of a slider: :mod:`labelaug_core.report.widgets`)."""
@@ -42,7 +68,7 @@ def gray_image(ax, img, title: str, **kwargs):
     img = img.transpose(1, 2, 0)
     shown = ax.imshow(img.squeeze(-1) if img.shape[-1] == 1 else img, interpolation="nearest",
                       **({"cmap": "gray", "vmin": 0, "vmax": 1} | kwargs))
-    ax.set_title(title, fontsize=7)
+    ax.set_title(title, fontsize=SMALL_PT)
     ax.set_xticks([])
     ax.set_yticks([])
     return shown

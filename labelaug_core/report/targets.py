@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from labelaug_core.evaluation.targets import target_vector_values
-from labelaug_core.report.style import PALETTE, method_label
+from labelaug_core.report.style import COLUMN_INCHES, PALETTE, SMALL_PT, closing, method_label
 
 
 def target_vector(delta: float, num_classes: int, num_ops: int, label: int = 0, op: int = 0, ax=None) -> plt.Figure:
@@ -23,11 +23,12 @@ def target_vector(delta: float, num_classes: int, num_ops: int, label: int = 0, 
         fig, ax = plt.subplots(figsize=(6, 2.6))
     colours = ["#4c72b0"] * num_classes + ["#dd8452"] * num_ops
     ax.bar(np.arange(len(t)), t, color=colours)
-    ax.set_xticks(np.arange(len(t)), [f"y{k}" for k in range(num_classes)] + [f"op{j}" for j in range(num_ops)], fontsize=8)
+    ax.set_xticks(np.arange(len(t)), [f"y{k}" for k in range(num_classes)] + [f"op{j}" for j in range(num_ops)],
+                  fontsize=SMALL_PT)
     ax.set(ylim=(0, 1.05), ylabel="target", title=f"target of an adversarial image of class {label}, δ = {delta:g}")
     for i, v in enumerate(t):
         if v > 0:
-            ax.text(i, v + 0.02, f"{v:.2f}", ha="center", fontsize=8)
+            ax.text(i, v + 0.02, f"{v:.2f}", ha="center", fontsize=SMALL_PT)
     if fig is not None:
         fig.tight_layout()
     return fig if fig is not None else ax.figure
@@ -36,16 +37,12 @@ def target_vector(delta: float, num_classes: int, num_ops: int, label: int = 0, 
 def target_vector_figures(deltas, num_classes: int, num_ops: int, label: int = 0) -> dict[float, plt.Figure]:
     """``{δ: :func:`target_vector` figure}`` for each δ of ``deltas`` (closed, ready for
     :func:`labelaug_core.report.widgets.slider_of_figures`)."""
-    figures = {}
-    for d in deltas:
-        figures[d] = target_vector(d, num_classes, num_ops, label=label)
-        plt.close(figures[d])
-    return figures
+    return {d: closing(target_vector(d, num_classes, num_ops, label=label)) for d in deltas}
 
 
 def training_curves(runs_by_method: dict) -> plt.Figure:
     """Training loss and training error (on the images trained on) per epoch, per method."""
-    fig, (ax_loss, ax_err) = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig, (ax_loss, ax_err) = plt.subplots(1, 2, figsize=(COLUMN_INCHES, 3.0), layout="constrained")
     for method, runs in runs_by_method.items():
         name = method_label(method)
         for i, run in enumerate(runs):
@@ -54,9 +51,9 @@ def training_curves(runs_by_method: dict) -> plt.Figure:
             ax_loss.plot(h["epoch"], h["train_loss"], **kw)
             ax_err.plot(h["epoch"], h["train_err"], **kw)
     ax_loss.set(xlabel="epoch", ylabel="training loss")
-    ax_err.set(xlabel="epoch", ylabel="training error (%)\n(adversarial images for Adv, Adv+)")
-    ax_loss.legend()
-    fig.tight_layout()
+    ax_err.set(xlabel="epoch", ylabel="training error (%)")
+    ax_err.set_title("on the images trained on", fontsize=SMALL_PT + 1)
+    ax_loss.legend(fontsize=SMALL_PT + 1)
     return fig
 
 

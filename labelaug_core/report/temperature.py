@@ -17,7 +17,7 @@ import seaborn as sns
 
 from labelaug_core.errors import ConfigError
 from labelaug_core.evaluation.classwise import choose_temperature
-from labelaug_core.report.style import PALETTE, closed, method_label
+from labelaug_core.report.style import COLUMN_INCHES, PALETTE, SMALL_PT, closing, method_label, panel_grid
 from labelaug_core.report.widgets import slider_of_figures
 from labelaug_core.runs.collect import METHOD_NAMES
 
@@ -156,24 +156,33 @@ def temperature_curves(sweeps: dict[str, pd.DataFrame], class_names) -> plt.Figu
     the per-class change of success (pp) relative to T = 1, plain PGD (heatmaps). Each sweep is
     :func:`labelaug_core.classwise.temperature_sweep`'s table and must include T = 1."""
     n = len(sweeps)
-    fig, axes = plt.subplots(1, n + 1, figsize=(4.3 * (n + 1), 4.2), squeeze=False)
-    ax = axes[0, 0]
+    # Two panels a row (1 + n side by side would be squeezed below legibility by the text column).
+    fig, axes, _ = panel_grid(n + 1, panel=(3.25, 3.4))
+    ax = axes[0]
     for method, sweep in sweeps.items():
         name = method_label(method)
         ax.plot(sweep["temperature"], sweep["success_%"], marker="o", color=PALETTE.get(name), label=name)
     ax.axvline(1.0, color="black", lw=0.8, ls="--")
-    ax.set(xscale="log", xlabel="temperature T", ylabel="attack success (%)", ylim=(0, 101), title="all classes")
-    ax.legend(fontsize=8)
+    ax.set(xscale="log", xlabel="temperature T", ylabel="attack success (%)", ylim=(0, 101))
+    ax.set_title("all classes", fontsize=10)
+    ax.tick_params(labelsize=SMALL_PT)
+    ax.legend(fontsize=SMALL_PT)
     columns = [f"class_{k}_success_%" for k in range(len(class_names))]
     deltas = {m: s.set_index("temperature")[columns].sub(s.set_index("temperature").loc[1.0, columns], axis=1)
               for m, s in sweeps.items()}
     bound = max(1.0, max(float(np.nanmax(np.abs(d.to_numpy()))) for d in deltas.values()))
-    for i, (ax, (method, delta)) in enumerate(zip(axes[0, 1:], deltas.items())):
+    for i, (ax, (method, delta)) in enumerate(zip(axes[1:], deltas.items())):
         grid = delta.T.set_axis(list(class_names), axis=0).set_axis([f"{t:g}" for t in delta.index], axis=1)
         sns.heatmap(grid, ax=ax, cmap="vlag", vmin=-bound, vmax=bound, annot=len(class_names) <= 12, fmt=".0f",
-                    annot_kws={"fontsize": 7}, cbar=i == n - 1, cbar_kws={"label": "success - success at T = 1 (pp)"})
-        ax.set(title=method_label(method), xlabel="T", ylabel="")
-    fig.tight_layout()
+                    annot_kws={"fontsize": SMALL_PT}, cbar=False)
+        ax.set(xlabel="T", ylabel="")
+        ax.set_title(f"{method_label(method)}: change from T = 1", fontsize=10)
+        ax.tick_params(labelsize=SMALL_PT)
+        ax.tick_params(axis="y", rotation=0)
+    if n:
+        bar = fig.colorbar(axes[1].collections[0], ax=axes[1:], shrink=0.6)
+        bar.set_label("success - success at T = 1 (pp)", fontsize=SMALL_PT + 1)
+        bar.ax.tick_params(labelsize=SMALL_PT)
     return fig
 
 
@@ -183,7 +192,7 @@ def temperature_figure(temperature: float, sweeps: dict[str, pd.DataFrame], clas
     ``{method: table}`` with ``temperature``, ``success_%`` and ``class_<k>_success_%``."""
     names = list(class_names)
     columns = [f"class_{k}_success_%" for k in range(len(names))]
-    fig, ax = plt.subplots(figsize=(8.2, 3.0))
+    fig, ax = plt.subplots(figsize=(COLUMN_INCHES, 3.6), layout="constrained")
     xs = np.arange(len(names))
     width = 0.8 / len(sweeps)
     for j, (method, sweep) in enumerate(sweeps.items()):
@@ -196,17 +205,18 @@ def temperature_figure(temperature: float, sweeps: dict[str, pd.DataFrame], clas
                label=f"{name}: {by_t.loc[temperature, 'success_%']:.0f}% overall")
         ax.scatter(offset, by_t.loc[1.0, columns].to_numpy(dtype=float), marker="_", s=120, color="black",
                    label="T = 1 (plain PGD)" if j == 0 else None)
-    ax.set_xticks(xs, names, rotation=30, ha="right", fontsize=7)
-    ax.set(ylabel="attack success (%)", ylim=(0, 101), title=f"Temperature-PGD at T = {temperature:g}")
-    ax.legend(fontsize=7, ncol=len(sweeps) + 1, loc="upper left")
-    fig.tight_layout()
+    ax.set_xticks(xs, names, rotation=30, ha="right", fontsize=SMALL_PT)
+    ax.tick_params(axis="y", labelsize=SMALL_PT)
+    ax.set(ylabel="attack success (%)", ylim=(0, 101))
+    ax.set_title(f"Temperature-PGD at T = {temperature:g}", fontsize=10)
+    fig.legend(fontsize=SMALL_PT, ncol=2, loc="outside lower center", frameon=False)
     return fig
 
 
 def temperature_views(sweeps: dict[str, pd.DataFrame], class_names) -> dict[float, plt.Figure]:
     """``{T: temperature_figure}`` for every temperature of the sweeps (sorted)."""
     temperatures = sorted({float(t) for sweep in sweeps.values() for t in sweep["temperature"]})
-    return closed({t: temperature_figure(t, sweeps, class_names) for t in temperatures})
+    return {t: closing(temperature_figure(t, sweeps, class_names)) for t in temperatures}
 
 
 def temperature_slider(sweeps: dict[str, pd.DataFrame], class_names, **kwargs):

@@ -21,8 +21,51 @@ import ipywidgets as widgets
 from labelaug_core.errors import ConfigError
 
 
-def png_bytes(figure: Any, *, dpi: int = 100) -> bytes:
-    """PNG bytes of a matplotlib Figure (drawn tight to its content), or ``figure`` itself if already bytes."""
+MIN_DPI = 100  # every figure of the book is drawn at this resolution or more
+# The PNG text chunk that records the smallest text of a figure, in pixels of the PNG itself
+# (tests/test_book_browser.py reads it to check what a reader sees at a laptop's width).
+MIN_TEXT_KEY = "labelaug:min_text_px"
+
+
+def drawn_text_sizes(figure: Any) -> list[float]:
+    """Font sizes (points) of every visible, non-empty text that drawing ``figure`` puts on it.
+
+    Recorded while the figure draws (``Text.draw``), so that tick labels outside the view,
+    hidden legends or texts of invisible axes do not count.
+    """
+    from matplotlib.text import Text
+
+    sizes: list[float] = []
+    original = Text.draw
+
+    def recording_draw(self, renderer, *args, **kwargs):
+        if self.get_visible() and self.get_text().strip() and (self.get_alpha() is None or self.get_alpha() > 0):
+            sizes.append(float(self.get_fontsize()))
+        return original(self, renderer, *args, **kwargs)
+
+    Text.draw = recording_draw
+    try:
+        figure.draw_without_rendering()
+    finally:
+        Text.draw = original
+    return sizes
+
+
+def min_text_px(figure: Any, dpi: float) -> float | None:
+    """The smallest drawn text of ``figure`` in pixels of a PNG drawn at ``dpi`` (points × dpi / 72);
+    None for a figure without text."""
+    sizes = drawn_text_sizes(figure)
+    return min(sizes) * dpi / 72 if sizes else None
+
+
+def png_bytes(figure: Any, *, dpi: int = MIN_DPI) -> bytes:
+    """PNG bytes of a matplotlib Figure (drawn tight to its content), or ``figure`` itself if already bytes.
+
+    The PNG records its resolution (pHYs) and, in a text chunk ``labelaug:min_text_px``, the
+    size in pixels of the figure's smallest visible text at the PNG's own resolution: shown at
+    width ``w`` on a page, that text is ``min_text_px × w / PNG width`` pixels high. Every figure
+    the book shows goes through here (:func:`show` and the sliders), at ``dpi >= 100``.
+    """
     if isinstance(figure, (bytes, bytearray)):
         data = bytes(figure)
         if not data.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -30,9 +73,28 @@ def png_bytes(figure: Any, *, dpi: int = 100) -> bytes:
         return data
     if not hasattr(figure, "savefig"):
         raise ConfigError(f"figures: values must be matplotlib Figures or PNG bytes; got {type(figure).__name__}")
+    if dpi < MIN_DPI:
+        raise ConfigError(f"dpi: figures are drawn at {MIN_DPI} dpi or more (smaller text cannot be read); got {dpi}")
+    smallest = min_text_px(figure, dpi)
+    metadata = {MIN_TEXT_KEY: f"{smallest:.2f}"} if smallest is not None else {}
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", metadata=metadata)
     return buffer.getvalue()
+
+
+def _rendered(fig: Any, dpi: int) -> bytes:
+    """``png_bytes(fig)``, the figure closed afterwards (a notebook then does not show it a second time)."""
+    data = png_bytes(fig, dpi=dpi)
+    if not isinstance(fig, (bytes, bytearray)):
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+    return data
+
+
+def _image_layout(width: str | None) -> widgets.Layout:
+    """An image's layout: ``width`` if given, else the PNG's own size, shrunk to fit the column."""
+    return widgets.Layout(width=width) if width else widgets.Layout(max_width="100%", height="auto")
 
 
 def _default_label(value: Hashable) -> str:
@@ -63,8 +125,8 @@ def slider_of_figures(
     description: str = "δ",
     label: Callable[[Hashable], str] = _default_label,
     start: Hashable | None = None,
-    dpi: int = 100,
-    width: str = "100%",
+    dpi: int = MIN_DPI,
+    width: str | None = None,
     control: str = "slider",
 ) -> FigureSlider:
     """A slider over precomputed figures that works in a live notebook and in the static HTML.
@@ -72,13 +134,14 @@ def slider_of_figures(
     Args:
         figures: key -> matplotlib Figure or PNG bytes, e.g. ``{0.0: fig, 0.03: fig, ...}`` for a
             sweep over δ. The slider's positions follow the mapping's order (not sorted).
-            Figures are rendered once here; closing them afterwards (``plt.close``) keeps the
-            notebook from also showing them inline.
+            Figures are rendered once here (:func:`png_bytes`) and closed, so that the notebook
+            does not also show them inline.
         description: the slider's label.
         label: key -> text shown at each slider position (default: ``f"{key:g}"`` for floats).
         start: the key selected first (default: the first key).
-        dpi: resolution of the rendered Figures.
-        width: CSS width of each image.
+        dpi: resolution of the rendered Figures (at least 100).
+        width: CSS width of each image; None (default) shows each PNG at its own size, shrunk
+            to the column's width where it is wider (a small figure is not blown up).
         control: ``"slider"`` (a ``SelectionSlider``, for ordered knobs such as δ or ε) or
             ``"dropdown"`` (a ``Dropdown``, for unordered choices such as a class).
 
@@ -89,10 +152,8 @@ def slider_of_figures(
     """
     if not figures:
         raise ConfigError("figures: need at least one figure to show")
-    images = {
-        k: widgets.Image(value=png_bytes(fig, dpi=dpi), format="png", layout=widgets.Layout(width=width))
-        for k, fig in figures.items()
-    }
+    images = {k: widgets.Image(value=_rendered(fig, dpi), format="png", layout=_image_layout(width))
+              for k, fig in figures.items()}
     return _linked(images, description=description, label=label, start=start, control=control)
 
 
@@ -101,8 +162,8 @@ def selector_of_sliders(
     *,
     descriptions: tuple[str, str] = ("corruption", "severity"),
     label: Callable[[Hashable], str] = _default_label,
-    dpi: int = 100,
-    width: str = "100%",
+    dpi: int = MIN_DPI,
+    width: str | None = None,
 ) -> FigureSlider:
     """Two knobs over precomputed figures: a dropdown for the first key, and under it, per choice,
     a slider over the second key (each a :func:`slider_of_figures`).
@@ -155,7 +216,7 @@ def _linked(views: dict[Hashable, widgets.Widget], *, description: str, label: C
     return FigureSlider(chooser, stack)
 
 
-def show(fig: Any, *, dpi: int = 100) -> None:
+def show(fig: Any, *, dpi: int = MIN_DPI) -> None:
     """Display ``fig`` in a notebook as a PNG and close it.
 
     Works whatever matplotlib backend is active (a script's Agg shows nothing by itself);

@@ -26,7 +26,7 @@ from labelaug_core.report.paper import (
     relative_change,
     setting_status,
 )
-from labelaug_core.report.style import mean_sd_frame
+from labelaug_core.report.style import mean_sd_frame, nan_to_dash
 from labelaug_core.report.trustworthy import claim_verdict, verdict_sentence
 from labelaug_core.runs.collect import METHOD_NAMES, compare_runs
 from labelaug_core.runs.published import Published
@@ -177,6 +177,30 @@ def verdict_statistics(verdicts: dict[str, dict]) -> pd.DataFrame:
             rows.append(comparison_row(label, v[attack]) | {"n_per_seed": v[attack]["per_seed"][0]["n"],
                                                            "outcome": v["outcome"]})
     return pd.DataFrame(rows).set_index("comparison")
+
+
+def verdict_statistic_tables(verdicts: dict[str, dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`verdict_statistics` in two tables that fit the book's text column, both indexed by
+    (protocol, attack): the gain (Adv's and Adv+'s error, mean ± SD over seeds, the mean paired
+    gain with its 95% t interval, the number of seeds and images, the pooled McNemar p-value and
+    the outcome) and the noise behind it (per-seed gains and McNemar p-values, the evaluation's
+    standard error, the SD over seeds and over training, and the dominant source)."""
+    stats = verdict_statistics(verdicts)
+    index = pd.MultiIndex.from_tuples(
+        [(label.split(":")[0], "PGD-40" if "PGD-40" in label else "ensemble") for label in stats.index],
+        names=["protocol", "attack"])
+    stats = stats.set_axis(index)
+    gain = pd.DataFrame({
+        "Adv error (%)": [f"{m:.2f} ± {nan_to_dash(s)}" for m, s in zip(stats["before_%"], stats["before_sd"])],
+        "Adv+ error (%)": [f"{m:.2f} ± {nan_to_dash(s)}" for m, s in zip(stats["after_%"], stats["after_sd"])],
+        "gain (pp)": stats["gain_pp"],
+        "95% CI (pp)": [f"[{nan_to_dash(lo)}, {nan_to_dash(hi)}]" for lo, hi in zip(stats["ci_low_pp"], stats["ci_high_pp"])],
+        "seeds": stats["seeds"], "n_per_seed": stats["n_per_seed"],
+        "pooled McNemar p": [f"{p:.3g}" for p in stats["pooled_mcnemar_p"]], "outcome": stats["outcome"],
+    }, index=index)
+    noise = stats[["per_seed_gain_pp", "per_seed_mcnemar_p", "eval_se_pp", "seed_sd_pp", "training_sd_pp",
+                   "dominant_noise"]]
+    return gain, noise
 
 
 SETTING_FIELDS = ("dataset", "model", "eps", "steps", "eval_steps", "epochs", "train_subset", "test_subset",
