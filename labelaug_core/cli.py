@@ -210,7 +210,7 @@ def _cmd_report(args) -> int:
 
     from labelaug_core.report.average_error import table1
     from labelaug_core.report.classwise_error import table2
-    from labelaug_core.report.verdict.reproduction import headline_changes
+    from labelaug_core.report.average_error import headline_changes
     from labelaug_core.runs.collect import method_means
     from labelaug_core.runs.store import load_run
 

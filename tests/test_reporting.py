@@ -5,7 +5,7 @@ import pytest
 
 from labelaug_core.config import TrainConfig
 from labelaug_core.report.paper import relative_change
-from labelaug_core.report.verdict.reproduction import headline_changes
+from labelaug_core.report.average_error import headline_changes
 from labelaug_core.runs.collect import method_means
 from labelaug_core.runs.store import Run
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from labelaug_core.report.comparisons import difference_words
-from labelaug_core.report.paper import PAPER_TABLE1, relative_change
+from labelaug_core.report.paper import HEADLINE_COMPARISONS, PAPER_TABLE1, PAPER_TABLE2, relative_change
 from labelaug_core.runs.collect import METHOD_NAMES, compare_runs, method_means
 from labelaug_core.runs.store import Run
 
@@ -23,6 +23,25 @@ def table1(runs: list[Run]) -> pd.DataFrame:
     ours = method_means(runs, ("clean_err", "pgd_err"))
     paper = PAPER_TABLE1.loc[ours.index, ["clean_err", "pgd_err"]]
     return pd.concat({"ours": ours, "paper": paper}, axis=1).rename(index=METHOD_NAMES)
+
+
+def headline_changes(means: pd.DataFrame, paper: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The paper's headline relative changes, recomputed from per-method means.
+
+    ``means`` is indexed by method (std, adv, advplus) with columns among clean_err,
+    pgd_err, clean_class_sd, pgd_class_sd. Returns one row per comparison with ``ours``
+    and, where the paper reports it, ``paper``.
+    """
+    paper = pd.concat([PAPER_TABLE1, PAPER_TABLE2], axis=1) if paper is None else paper
+    rows = []
+    for label, before, after, col in HEADLINE_COMPARISONS:
+        if before in means.index and after in means.index and col in means.columns:
+            rows.append({
+                "comparison": label,
+                "ours_%": relative_change(means.loc[before, col], means.loc[after, col]),
+                "paper_%": relative_change(paper.loc[before, col], paper.loc[after, col]),
+            })
+    return pd.DataFrame(rows, columns=["comparison", "ours_%", "paper_%"]).set_index("comparison")
 
 
 def average_error_setting(cfg: TrainConfig, n_attacked: int, seeds: Sequence[int]) -> str:

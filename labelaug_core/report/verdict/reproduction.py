@@ -15,15 +15,14 @@ import pandas as pd
 
 from labelaug_core.evaluation.ladder import StrongEval, worst_of
 from labelaug_core.evaluation.paired import seed_summary
+from labelaug_core.report.average_error import headline_changes  # noqa: F401  (chapter 6 shows it too)
 from labelaug_core.report.classwise_error import collapse_sentence
 from labelaug_core.report.comparisons import comparison_row
 from labelaug_core.report.paper import (
-    HEADLINE_COMPARISONS,
     PAPER_FIELDS,
     PAPER_SETTING,
     PAPER_TABLE1,
     PAPER_TABLE2,
-    relative_change,
     setting_status,
 )
 from labelaug_core.report.style import mean_sd_frame, nan_to_dash
@@ -67,25 +66,6 @@ def paper_comparison(means: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFr
              "paper": paper.loc[m, c] if m in paper.index and c in paper.columns else float("nan"),
              "ours": means.loc[m, c]} for m in means.index for c in columns]
     return pd.DataFrame(rows).set_index(["method", "quantity"])
-
-
-def headline_changes(means: pd.DataFrame, paper: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The paper's headline relative changes, recomputed from per-method means.
-
-    ``means`` is indexed by method (std, adv, advplus) with columns among clean_err,
-    pgd_err, clean_class_sd, pgd_class_sd. Returns one row per comparison with ``ours``
-    and, where the paper reports it, ``paper``.
-    """
-    paper = pd.concat([PAPER_TABLE1, PAPER_TABLE2], axis=1) if paper is None else paper
-    rows = []
-    for label, before, after, col in HEADLINE_COMPARISONS:
-        if before in means.index and after in means.index and col in means.columns:
-            rows.append({
-                "comparison": label,
-                "ours_%": relative_change(means.loc[before, col], means.loc[after, col]),
-                "paper_%": relative_change(paper.loc[before, col], paper.loc[after, col]),
-            })
-    return pd.DataFrame(rows, columns=["comparison", "ours_%", "paper_%"]).set_index("comparison")
 
 
 # --- What the chapters compute from runs: the notebooks call these instead of looping themselves. ---
