@@ -409,13 +409,17 @@ def test_weakest_class_note_bias_sentence_and_defence_changes():
     heldout = pd.DataFrame({"n": [10, 10, 10], "split": ["train"] * 3})
     same = weakest_class_note(heldout, [2], [2], names, "2")
     assert same.startswith("Held-out split: 30 train images that the runs do not train on.")
-    assert "**shirt (2)**" in same and "This is the class the plan's class-weighted runs up-weight" in same
+    assert "**shirt**" in same and "This is the class the plan's class-weighted runs up-weight" in same
+    assert '(weak_classes = "2": shirt)' in same and "(2)" not in same
     other = weakest_class_note(heldout.assign(split="test"), [2], [0], names, "0")
-    assert "outside the runs' test subset" in other and "up-weight tee (0) instead" in other
+    assert "outside the runs' test subset" in other and "up-weight tee instead" in other
     assert "names no weak class" in weakest_class_note(heldout, [2], [], names, "")
 
     assert bias_sentence({("adv", 0): 1.5, ("advplus", 1): 0.0}) == (
-        "Chosen bias per model and seed: Adv seed 0: **1.5**, Adv+ seed 1: **0**.")
+        "Chosen bias per model and seed: Adv seed 0: **1.5**, Adv+ seed 1: **0**. For Adv+ the held-out images "
+        "choose bias 0: no change, so the logit bias is not a different defence there and the table below leaves "
+        "its row out.")
+    assert bias_sentence({("adv", 0): 0.0, ("adv", 1): 0.5}).endswith("Adv seed 1: **0.5**.")  # not 0 on every seed
 
     columns = ["robust_worst_acc", "robust_avg_acc", "robust_sd", "clean_avg_acc"]
     table = pd.DataFrame([[20.0, 40.0, 10.0, 80.0], [25.0, 45.0, 9.0, 82.0], [30.0, 41.0, 8.0, 79.0],
@@ -438,3 +442,68 @@ def test_claim_verdict_tests_the_pgd40_gain_itself_before_asking_whether_it_surv
     sentence = verdict_sentence(v)
     assert "not lower than Adv's beyond noise" in sentence and "does not survive" not in sentence
     assert "(1,000 images per seed)" in sentence
+
+
+def _per_class(robust, clean=None):
+    robust = np.asarray(robust, float)
+    clean = np.full(len(robust), 90.0) if clean is None else np.asarray(clean, float)
+    return pd.DataFrame({"clean_err": 100.0 - clean, "pgd_err": 100.0 - robust})
+
+
+def test_error_moves_name_the_classes_that_gain_and_lose_and_whether_the_worst_class_moved():
+    from labelaug_core.report.defences import class_moves, defence_summary, defence_table, error_moves
+
+    names = ["Tee", "Pullover", "Coat", "Shirt"]
+    rows = {"Adv": [_per_class([60, 40, 35, 0])], "Adv+": [_per_class([60, 40, 35, 10])],
+            # moved: Shirt gains, Pullover and Coat collapse; the worst accuracy stays 0
+            "Adv, loss weight 3": [_per_class([60, 0, 0, 78], [90, 80, 85, 95])],
+            # improved without moving: Shirt stays the worst, higher
+            "Adv+, loss weight 3": [_per_class([60, 40, 35, 25])],
+            # nothing changed
+            "Adv+, logit bias": [_per_class([60, 40, 35, 10])]}
+    moves = class_moves(rows, names)
+    assert moves["Adv, loss weight 3"]["worst_before"] == ["Shirt"]
+    assert moves["Adv, loss weight 3"]["worst_after"] == ["Pullover", "Coat"]
+    lines = error_moves(moves).split("\n")
+    assert lines[0] == (
+        "- **Adv, loss weight 3** vs Adv: robust accuracy Shirt +78.0 pp, but Pullover -40.0 pp and Coat -35.0 pp; "
+        "the worst class moved from Shirt (0.0%) to Pullover and Coat (tied at 0.0%), so worst-class robust "
+        "accuracy did not change while Shirt itself gained +78.0 pp. Clean accuracy: Shirt +5.0 pp; "
+        "Pullover -10.0 pp and Coat -5.0 pp.")
+    assert lines[1] == (
+        "- **Adv+, loss weight 3** vs Adv+: robust accuracy Shirt +15.0 pp; no class loses robust accuracy; the "
+        "worst class stays Shirt (25.0%); worst-class robust accuracy rose by +15.0 pp. Clean accuracy: no class "
+        "changes.")
+    assert lines[2] == ("- **Adv+, logit bias** vs Adv+: no class's robust or clean accuracy changes; the worst "
+                        "class stays Shirt (10.0%).")
+    # the moved case partly: the new worst class is higher than the old one, but the old one gained more
+    partly = class_moves({"Adv": rows["Adv"], "Adv, w": [_per_class([60, 5, 35, 50])]}, names)
+    assert ("the worst class moved from Shirt (0.0%) to Pullover (5.0%), so worst-class robust accuracy rose by "
+            "+5.0 pp while Shirt itself gained +50.0 pp") in error_moves(partly)
+    # a logit-bias model with bias 0 on every seed is said to be unchanged, not a defence
+    zero = error_moves(class_moves({"Adv": rows["Adv"], "Adv, logit bias": rows["Adv"]}, names), {("adv", 0): 0.0})
+    assert zero == ("- **Adv, logit bias**: bias 0 chosen on the held-out images: no change, the model is Adv "
+                    "itself (not shown as a defence in the table).")
+
+    table = defence_table(rows, peers=False)
+    summary = defence_summary(table, moves)
+    assert summary.startswith("The largest gain for the worst class comes from **Adv+, loss weight 3**: +15.0 pp")
+    assert ("Adv, loss weight 3 moved the worst class from Shirt to Pullover and Coat: the errors moved between "
+            "classes rather than disappearing.") in summary
+    only_moved = defence_table({k: rows[k] for k in ("Adv", "Adv+", "Adv, loss weight 3")}, peers=False)
+    text = defence_summary(only_moved, moves)
+    assert text.startswith("None of the defences raises the worst class's robust accuracy") and "moved the worst" in text
+
+
+def test_zero_bias_rows_are_left_out_and_tables_show_names_and_dashes():
+    from labelaug_core.report.defences import bias_grid_table, defence_display, defence_table, shown_rows
+
+    rows = {"Adv": [_per_class([50, 10])], "Adv+": [_per_class([50, 20])], "Adv, logit bias": [_per_class([50, 10])],
+            "Adv+, logit bias": [_per_class([40, 30])]}
+    chosen = {("adv", 0): 0.0, ("adv", 1): 0.0, ("advplus", 0): 0.5, ("advplus", 1): 0.0}
+    assert list(shown_rows(rows, chosen)) == ["Adv", "Adv+", "Adv+, logit bias"]
+    shown = defence_display(defence_table(shown_rows(rows, chosen)))
+    assert shown.loc["AT (peers)", "robust_sd"] == "–" and shown.loc["Adv", "robust_worst_acc"] == "10.0"
+    assert "nan" not in shown.to_string().lower()
+    grid = pd.DataFrame({"bias": [0.0, 1.0], "worst_class": [1, 0]})
+    assert bias_grid_table(grid, ["Tee", "Shirt"])["worst_class"].tolist() == ["Shirt", "Tee"]
