@@ -507,3 +507,44 @@ def test_zero_bias_rows_are_left_out_and_tables_show_names_and_dashes():
     assert "nan" not in shown.to_string().lower()
     grid = pd.DataFrame({"bias": [0.0, 1.0], "worst_class": [1, 0]})
     assert bias_grid_table(grid, ["Tee", "Shirt"])["worst_class"].tolist() == ["Shirt", "Tee"]
+
+
+def test_temperature_sentences_state_n_for_class_level_claims():
+    from labelaug_core.report.temperature import MIN_CLASS_IMAGES
+
+    def sweep(success, *classes):
+        return pd.DataFrame({"temperature": [0.1, 1.0, 10.0], "success_%": success,
+                             **{f"class_{k}_success_%": c for k, c in enumerate(classes)}})
+
+    sweeps = {"adv": sweep([50.0, 40.0, 30.0], [60.0, 40.0, 0.0], [40.0, 45.0, 60.0], [100.0, 0.0, 0.0],
+                           [float("nan")] * 3),
+              "advplus": sweep([30.0, 20.0, 15.0], [25.0, 20.0, 0.0], [0.0] * 3, [0.0] * 3, [0.0] * 3)}
+    counts = {"adv": np.array([30, 25, 1, 0]), "advplus": np.array([3, 3, 3, 3])}
+    text = temperature_sentences(sweeps, 50, counts, ["Tee", "Coat", "Shirt", "Bag"])
+    lines = text.split("\n")
+    assert MIN_CLASS_IMAGES == 20
+    assert lines[0] == (
+        "- **Adv**: T = 0.1 reaches 50.0% success against 40.0% for plain PGD (+10.0 pp); of the 2 classes with at "
+        "least 20 correctly classified images, it raises the success rate of 1 and lowers it for 1; the largest "
+        "change is Tee +20.0 pp on 30 images. 2 classes rest on fewer than 20 images (Shirt +100.0 pp on 1 image, "
+        "Bag no image): their changes are not called an effect.")
+    assert lines[1] == ("- **Adv+**: T = 0.1 reaches 30.0% success against 20.0% for plain PGD (+10.0 pp); no class "
+                        "has 20 or more correctly classified images (at most 3), so no class-level change is called "
+                        "an effect.")
+    assert "+100.0 pp on Shirt" not in text and "nan" not in text
+    assert text.endswith("only when it rests on at least 20 correctly classified images of the class (over seeds).")
+
+
+def test_temperature_class_counts_count_the_correct_clean_images_per_class_over_seeds():
+    from types import SimpleNamespace
+
+    from labelaug_core.runs.strong import temperature_class_counts
+
+    def run(y, clean, n_attacked):
+        pred = SimpleNamespace(y=np.array(y), clean=np.array(clean))
+        return SimpleNamespace(predictions=lambda: pred, metrics={"n_attacked": n_attacked},
+                               per_class=pd.DataFrame({"class": [0, 1, 2]}))
+
+    runs = {"adv": [run([0, 1, 2, 0, 1], [0, 1, 0, 0, 1], 3), run([0, 1, 2, 0, 1], [0, 0, 2, 0, 1], 3)]}
+    assert temperature_class_counts(runs)["adv"].tolist() == [2, 1, 1]  # first 3 images of each seed
+    assert temperature_class_counts(runs, n=5)["adv"].tolist() == [4, 3, 1]
