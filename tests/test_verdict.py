@@ -488,11 +488,22 @@ def test_error_moves_name_the_classes_that_gain_and_lose_and_whether_the_worst_c
     table = defence_table(rows, peers=False)
     summary = defence_summary(table, moves)
     assert summary.startswith("The largest gain for the worst class comes from **Adv+, loss weight 3**: +15.0 pp")
-    assert ("Adv, loss weight 3 moved the worst class from Shirt to Pullover and Coat: the errors moved between "
-            "classes rather than disappearing.") in summary
+    assert (" Which classes are worst changed under Adv, loss weight 3 (the worst class moved from Shirt (0.0%) to "
+            "Pullover and Coat (tied at 0.0%)): errors moved between classes (details below the figure).") in summary
     only_moved = defence_table({k: rows[k] for k in ("Adv", "Adv+", "Adv, loss weight 3")}, peers=False)
     text = defence_summary(only_moved, moves)
-    assert text.startswith("None of the defences raises the worst class's robust accuracy") and "moved the worst" in text
+    assert text.startswith("None of the defences raises the worst class's robust accuracy") and "moved from Shirt" in text
+
+
+def test_worst_change_words_for_ties():
+    from labelaug_core.report.defences import worst_change
+
+    many = ["A", "B", "C", "D", "E"]
+    assert worst_change(many, many[1:], 0.0, 0.0) == "A is no longer among the worst, but 4 classes tied at 0.0% remain the worst"
+    assert worst_change(["A"], ["A", "B"], 0.0, 0.0) == "B joined the worst class: now A and B (tied at 0.0%)"
+    assert worst_change(many, ["A", "B", "C", "D", "F"], 0.0, 0.0) == (
+        "the worst classes changed from 5 classes tied at 0.0% to 5 classes tied at 0.0% (E left, F joined)")
+    assert worst_change(["A"], ["B"], 0.0, 5.0) == "the worst class moved from A (0.0%) to B (5.0%)"
 
 
 def test_zero_bias_rows_are_left_out_and_tables_show_names_and_dashes():

@@ -179,6 +179,28 @@ def _changes(change: pd.Series, sign: int, most: int = 3) -> str:
     return _and(parts) if parts else ""
 
 
+def _tied(classes: list[str], acc: float, most: int = 3) -> str:
+    """The worst class(es) at ``acc`` (%): named when at most ``most``, else counted."""
+    if len(classes) > most:
+        return f"{len(classes)} classes tied at {acc:.1f}%"
+    return f"{_and(classes)} ({'tied at ' if len(classes) > 1 else ''}{acc:.1f}%)"
+
+
+def worst_change(before: list[str], after: list[str], acc_before: float, acc_after: float) -> str:
+    """How the set of worst classes (all tied at the lowest robust accuracy) changed, in words:
+    moved to other classes, or classes left or joined the tied group."""
+    left, joined = [k for k in before if k not in after], [k for k in after if k not in before]
+    if not joined:
+        return (f"{_and(left)} {'is' if len(left) == 1 else 'are'} no longer among the worst, but "
+                f"{_tied(after, acc_after)} remain{'s' if len(after) == 1 else ''} the worst")
+    if not left:
+        return f"{_and(joined)} joined the worst class{'es' if len(before) > 1 else ''}: now {_tied(after, acc_after)}"
+    if len(before) > 3 or len(after) > 3:
+        return (f"the worst classes changed from {_tied(before, acc_before)} to {_tied(after, acc_after)} "
+                f"({_and(left)} left, {_and(joined)} joined)")
+    return f"the worst class moved from {_tied(before, acc_before)} to {_tied(after, acc_after)}"
+
+
 def _verb(d: float) -> str:
     return "rose" if d >= CHANGE_PP else "fell" if d <= -CHANGE_PP else "did not change"
 
@@ -202,17 +224,16 @@ def move_sentence(label: str, m: dict) -> str:
     else:
         moved = "no class's robust accuracy changes"
     before, after = m["worst_before"], m["worst_after"]
-    tied = lambda ks, acc: f"{_and(ks)} ({'tied at ' if len(ks) > 1 else ''}{acc:.1f}%)"
+    by = f" by {d_worst:+.1f} pp" if abs(d_worst) >= CHANGE_PP else ""
     if set(before) != set(after):
         old_gain = float(rc.reindex(before).dropna().min()) if rc.reindex(before).notna().any() else 0.0
-        worst = (f"the worst class moved from {tied(before, m['worst_before_acc'])} to "
-                 f"{tied(after, m['worst_after_acc'])}, so worst-class robust accuracy {_verb(d_worst)}"
-                 + (f" by {d_worst:+.1f} pp" if abs(d_worst) >= CHANGE_PP else "")
+        worst = (worst_change(before, after, m["worst_before_acc"], m["worst_after_acc"])
+                 + f", so worst-class robust accuracy {_verb(d_worst)}{by}"
                  + (f" while {_and(before)} itself gained {old_gain:+.1f} pp"
-                    if old_gain >= CHANGE_PP and old_gain - d_worst >= CHANGE_PP else ""))
+                    if len(before) <= 3 and old_gain >= CHANGE_PP and old_gain - d_worst >= CHANGE_PP else ""))
     else:
-        worst = (f"the worst class stays {tied(after, m['worst_after_acc'])}; worst-class robust accuracy "
-                 f"{_verb(d_worst)}" + (f" by {d_worst:+.1f} pp" if abs(d_worst) >= CHANGE_PP else ""))
+        worst = (f"the worst class stays {_tied(after, m['worst_after_acc'])}; worst-class robust accuracy "
+                 f"{_verb(d_worst)}{by}")
     clean = "; ".join(p for p in (_changes(cc, 1, most=2), _changes(cc, -1, most=2)) if p) or "no class changes"
     return f"- **{label}** vs {m['base']}: {moved}; {worst}. Clean accuracy: {clean}."
 
@@ -294,9 +315,10 @@ def defence_summary(table: pd.DataFrame, moves: dict[str, dict] | None = None) -
              if label in rows and set(m["worst_before"]) != set(m["worst_after"])]
     tail = ""
     if moved:
-        tail = (" " + "; ".join(f"{label} moved the worst class from {_and(moves[label]['worst_before'])} to "
-                                f"{_and(moves[label]['worst_after'])}" for label in moved)
-                + ": the errors moved between classes rather than disappearing.")
+        changes = [(label, worst_change(*(moves[label][k] for k in ("worst_before", "worst_after", "worst_before_acc",
+                                                                      "worst_after_acc")))) for label in moved]
+        tail = (" Which classes are worst changed under " + "; ".join(f"{label} ({words})" for label, words in changes)
+                + ": errors moved between classes (details below the figure).")
     if d["robust_worst_acc"] < CHANGE_PP:
         return ("None of the defences raises the worst class's robust accuracy above its base model's "
                 f"(the best, {best}, changes it by {d['robust_worst_acc']:+.1f} pp)." + tail)
