@@ -488,11 +488,20 @@ def test_error_moves_name_the_classes_that_gain_and_lose_and_whether_the_worst_c
     table = defence_table(rows, peers=False)
     summary = defence_summary(table, moves)
     assert summary.startswith("The largest gain for the worst class comes from **Adv+, loss weight 3**: +15.0 pp")
-    assert (" Which classes are worst changed under Adv, loss weight 3 (the worst class moved from Shirt (0.0%) to "
-            "Pullover and Coat (tied at 0.0%)): errors moved between classes (details below the figure).") in summary
+    assert summary.endswith(
+        " Adv, loss weight 3 raises Shirt +78.0 pp but lowers Pullover -40.0 pp and Coat -35.0 pp (robust accuracy): "
+        "errors moved between classes rather than disappearing (details below the figure).")
+    assert "Adv+, loss weight 3 raises" not in summary  # it lowers no class
     only_moved = defence_table({k: rows[k] for k in ("Adv", "Adv+", "Adv, loss weight 3")}, peers=False)
     text = defence_summary(only_moved, moves)
-    assert text.startswith("None of the defences raises the worst class's robust accuracy") and "moved from Shirt" in text
+    assert text.startswith("None of the defences raises the worst class's robust accuracy") and "errors moved" in text
+    assert "errors moved" not in defence_summary(table, {k: moves[k] for k in ("Adv+, loss weight 3",)})
+    counted = error_moves(moves, class_counts=[5, 5, 6, 5])
+    assert counted.endswith("\n\nEach class's robust accuracy rests on 5 to 6 attacked test images per seed, so one "
+                            "image moves it by 20.0 pp: with fewer than 20 images a class's change is not an effect "
+                            "on its own.")
+    assert error_moves(moves, class_counts=[100] * 4).endswith("rests on 100 attacked test images per seed, so one "
+                                                               "image moves it by 1.0 pp.")
 
 
 def test_worst_change_words_for_ties():
@@ -559,3 +568,12 @@ def test_temperature_class_counts_count_the_correct_clean_images_per_class_over_
     runs = {"adv": [run([0, 1, 2, 0, 1], [0, 1, 0, 0, 1], 3), run([0, 1, 2, 0, 1], [0, 0, 2, 0, 1], 3)]}
     assert temperature_class_counts(runs)["adv"].tolist() == [2, 1, 1]  # first 3 images of each seed
     assert temperature_class_counts(runs, n=5)["adv"].tolist() == [4, 3, 1]
+
+
+def test_attacked_class_counts():
+    from types import SimpleNamespace
+
+    from labelaug_core.runs.defences import attacked_class_counts
+
+    pred = SimpleNamespace(y=np.array([0, 1, 1, 2, 0]), attacked=np.array([True, True, True, False, False]))
+    assert attacked_class_counts([SimpleNamespace(predictions=lambda: pred)], 3) == [1, 2, 0]
