@@ -326,6 +326,15 @@ def test_weight_norm_sentence_means_over_seeds():
     text = weight_norm_sentence(corr.set_index(["model", "seed"]))
     assert "Adv **0.40** (positive, as Tian et al. report)" in text
     assert "Adv+ **-0.50** (negative, the opposite of Tian et al.)" in text
+    undefined = weight_norm_sentence(corr.assign(pearson_r=[np.nan] * 3).set_index(["model", "seed"]))
+    assert "Adv – (undefined: every class has the same robust accuracy" in undefined and "nan" not in undefined
+
+
+def test_dashes_show_undefined_values_as_a_dash():
+    from labelaug_core.report.classwise_robustness import dashes
+
+    table = pd.DataFrame({"r": [0.123, np.nan], "name": ["a", "b"]})
+    assert dashes(table).to_dict("list") == {"r": ["0.12", "–"], "name": ["a", "b"]}
 
 
 def test_ladder_gain_tables_and_climb_sentences():
