@@ -6,6 +6,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -132,3 +133,35 @@ def test_no_notebook_code_line_is_longer_than_the_code_box(path):
     found = long_code_lines(json.loads(path.read_text()))
     assert not found, "\n".join(f"{path.name}: cell {index}, line {number} ({len(line)} > {WIDTH} characters): "
                                 f"{line.strip()[:60]!r}" for index, number, line in found)
+
+
+def _comparison(n, only_a, only_b):
+    from labelaug_core.evaluation.paired import compare_methods
+
+    a, b = np.zeros(n, bool), np.zeros(n, bool)
+    a[:only_a], b[only_a:only_a + only_b] = True, True
+    return compare_methods([a], [b])
+
+
+def test_significance_across_chapters_states_both_comparisons_and_says_whether_they_agree():
+    from labelaug_core.report.trustworthy import significance_across_chapters
+
+    own, here, ens = _comparison(1000, 30, 17), _comparison(500, 25, 8), _comparison(500, 30, 12)
+    text = significance_across_chapters(own, here, ens)
+    p_own, p_here = own["per_seed"][0]["p_value"], here["per_seed"][0]["p_value"]
+    assert p_own > 0.05 and p_here < 0.05
+    assert (f"in {{numref}}`ch-average-error` (the runs' own PGD-40 evaluation): Adv − Adv+ = +1.30 pp of error on "
+            f"1,000 images per seed, McNemar p = {p_own:.3g}: **within noise**") in text
+    assert (f"in this chapter's PGD-40 (another random start): Adv − Adv+ = +3.40 pp of error on 500 images per "
+            f"seed, McNemar p = {p_here:.3g}: **Adv+ lower, beyond the noise**") in text
+    assert "**The verdicts differ**" in text and "the first 500 of 1,000 images" in text
+    assert "stronger attack" in text and "false positive" in text and f"(here {p_own:.3g})" in text
+    # both beyond the noise, far from 0.05: they agree, and nothing more is said
+    agree = significance_across_chapters(_comparison(1000, 60, 17), _comparison(500, 45, 8))
+    assert agree.endswith("**Adv+ lower, beyond the noise**. The verdicts agree.")
+    # both within noise
+    none = significance_across_chapters(_comparison(1000, 10, 10), _comparison(500, 5, 6))
+    assert none.count("**within noise**") == 2 and none.endswith("The verdicts agree.")
+    # agreeing, but a p-value near 0.05: the text says they need not have
+    near = significance_across_chapters(_comparison(1000, 30, 14), _comparison(500, 25, 8))
+    assert "The verdicts agree. They need not have:" in near and "The verdicts differ" not in near

@@ -326,6 +326,15 @@ def test_weight_norm_sentence_means_over_seeds():
     text = weight_norm_sentence(corr.set_index(["model", "seed"]))
     assert "Adv **0.40** (positive, as Tian et al. report)" in text
     assert "Adv+ **-0.50** (negative, the opposite of Tian et al.)" in text
+    undefined = weight_norm_sentence(corr.assign(pearson_r=[np.nan] * 3).set_index(["model", "seed"]))
+    assert "Adv – (undefined: every class has the same robust accuracy" in undefined and "nan" not in undefined
+
+
+def test_dashes_show_undefined_values_as_a_dash():
+    from labelaug_core.report.classwise_robustness import dashes
+
+    table = pd.DataFrame({"r": [0.123, np.nan], "name": ["a", "b"]})
+    assert dashes(table).to_dict("list") == {"r": ["0.12", "–"], "name": ["a", "b"]}
 
 
 def test_ladder_gain_tables_and_climb_sentences():
@@ -409,13 +418,17 @@ def test_weakest_class_note_bias_sentence_and_defence_changes():
     heldout = pd.DataFrame({"n": [10, 10, 10], "split": ["train"] * 3})
     same = weakest_class_note(heldout, [2], [2], names, "2")
     assert same.startswith("Held-out split: 30 train images that the runs do not train on.")
-    assert "**shirt (2)**" in same and "This is the class the plan's class-weighted runs up-weight" in same
+    assert "**shirt**" in same and "This is the class the plan's class-weighted runs up-weight" in same
+    assert '(weak_classes = "2": shirt)' in same and "(2)" not in same
     other = weakest_class_note(heldout.assign(split="test"), [2], [0], names, "0")
-    assert "outside the runs' test subset" in other and "up-weight tee (0) instead" in other
+    assert "outside the runs' test subset" in other and "up-weight tee instead" in other
     assert "names no weak class" in weakest_class_note(heldout, [2], [], names, "")
 
     assert bias_sentence({("adv", 0): 1.5, ("advplus", 1): 0.0}) == (
-        "Chosen bias per model and seed: Adv seed 0: **1.5**, Adv+ seed 1: **0**.")
+        "Chosen bias per model and seed: Adv seed 0: **1.5**, Adv+ seed 1: **0**. For Adv+ the held-out images "
+        "choose bias 0: no change, so the logit bias is not a different defence there and the table below leaves "
+        "its row out.")
+    assert bias_sentence({("adv", 0): 0.0, ("adv", 1): 0.5}).endswith("Adv seed 1: **0.5**.")  # not 0 on every seed
 
     columns = ["robust_worst_acc", "robust_avg_acc", "robust_sd", "clean_avg_acc"]
     table = pd.DataFrame([[20.0, 40.0, 10.0, 80.0], [25.0, 45.0, 9.0, 82.0], [30.0, 41.0, 8.0, 79.0],
@@ -465,3 +478,138 @@ def test_difference_words_states_intervals_with_the_sentences_sign(seeds, worse)
     low, high = (float(v) for v in re.search(r"CI(?: of the mean)? \[([-+][\d.]+), ([-+][\d.]+)\]", text).groups())
     assert (low > 0) == worse and (high < 0) == (not worse)
     assert (re.search(r"Adv\+ − Adv (per seed )?\+", text) is not None) == worse
+
+
+def _per_class(robust, clean=None):
+    robust = np.asarray(robust, float)
+    clean = np.full(len(robust), 90.0) if clean is None else np.asarray(clean, float)
+    return pd.DataFrame({"clean_err": 100.0 - clean, "pgd_err": 100.0 - robust})
+
+
+def test_error_moves_name_the_classes_that_gain_and_lose_and_whether_the_worst_class_moved():
+    from labelaug_core.report.defences import class_moves, defence_summary, defence_table, error_moves
+
+    names = ["Tee", "Pullover", "Coat", "Shirt"]
+    rows = {"Adv": [_per_class([60, 40, 35, 0])], "Adv+": [_per_class([60, 40, 35, 10])],
+            # moved: Shirt gains, Pullover and Coat collapse; the worst accuracy stays 0
+            "Adv, loss weight 3": [_per_class([60, 0, 0, 78], [90, 80, 85, 95])],
+            # improved without moving: Shirt stays the worst, higher
+            "Adv+, loss weight 3": [_per_class([60, 40, 35, 25])],
+            # nothing changed
+            "Adv+, logit bias": [_per_class([60, 40, 35, 10])]}
+    moves = class_moves(rows, names)
+    assert moves["Adv, loss weight 3"]["worst_before"] == ["Shirt"]
+    assert moves["Adv, loss weight 3"]["worst_after"] == ["Pullover", "Coat"]
+    lines = error_moves(moves).split("\n")
+    assert lines[0] == (
+        "- **Adv, loss weight 3** vs Adv: robust accuracy Shirt +78.0 pp, but Pullover -40.0 pp and Coat -35.0 pp; "
+        "the worst class moved from Shirt (0.0%) to Pullover and Coat (tied at 0.0%), so worst-class robust "
+        "accuracy did not change while Shirt itself gained +78.0 pp. Clean accuracy: Shirt +5.0 pp; "
+        "Pullover -10.0 pp and Coat -5.0 pp.")
+    assert lines[1] == (
+        "- **Adv+, loss weight 3** vs Adv+: robust accuracy Shirt +15.0 pp; no class loses robust accuracy; the "
+        "worst class stays Shirt (25.0%); worst-class robust accuracy rose by +15.0 pp. Clean accuracy: no class "
+        "changes.")
+    assert lines[2] == ("- **Adv+, logit bias** vs Adv+: no class's robust or clean accuracy changes; the worst "
+                        "class stays Shirt (10.0%).")
+    # the moved case partly: the new worst class is higher than the old one, but the old one gained more
+    partly = class_moves({"Adv": rows["Adv"], "Adv, w": [_per_class([60, 5, 35, 50])]}, names)
+    assert ("the worst class moved from Shirt (0.0%) to Pullover (5.0%), so worst-class robust accuracy rose by "
+            "+5.0 pp while Shirt itself gained +50.0 pp") in error_moves(partly)
+    # a logit-bias model with bias 0 on every seed is said to be unchanged, not a defence
+    zero = error_moves(class_moves({"Adv": rows["Adv"], "Adv, logit bias": rows["Adv"]}, names), {("adv", 0): 0.0})
+    assert zero == ("- **Adv, logit bias**: bias 0 chosen on the held-out images: no change, the model is Adv "
+                    "itself (not shown as a defence in the table).")
+
+    table = defence_table(rows, peers=False)
+    summary = defence_summary(table, moves)
+    assert summary.startswith("The largest gain for the worst class comes from **Adv+, loss weight 3**: +15.0 pp")
+    assert summary.endswith(
+        " Adv, loss weight 3 raises Shirt +78.0 pp but lowers Pullover -40.0 pp and Coat -35.0 pp (robust accuracy): "
+        "errors moved between classes rather than disappearing (details below the figure).")
+    assert "Adv+, loss weight 3 raises" not in summary  # it lowers no class
+    only_moved = defence_table({k: rows[k] for k in ("Adv", "Adv+", "Adv, loss weight 3")}, peers=False)
+    text = defence_summary(only_moved, moves)
+    assert text.startswith("None of the defences raises the worst class's robust accuracy") and "errors moved" in text
+    assert "errors moved" not in defence_summary(table, {k: moves[k] for k in ("Adv+, loss weight 3",)})
+    counted = error_moves(moves, class_counts=[5, 5, 6, 5])
+    assert counted.endswith("\n\nEach class's robust accuracy rests on 5 to 6 attacked test images per seed, so one "
+                            "image moves it by 20.0 pp: with fewer than 20 images a class's change is not an effect "
+                            "on its own.")
+    assert error_moves(moves, class_counts=[100] * 4).endswith("rests on 100 attacked test images per seed, so one "
+                                                               "image moves it by 1.0 pp.")
+
+
+def test_worst_change_words_for_ties():
+    from labelaug_core.report.defences import worst_change
+
+    many = ["A", "B", "C", "D", "E"]
+    assert worst_change(many, many[1:], 0.0, 0.0) == "A is no longer among the worst, but 4 classes tied at 0.0% remain the worst"
+    assert worst_change(["A"], ["A", "B"], 0.0, 0.0) == "B joined the worst class: now A and B (tied at 0.0%)"
+    assert worst_change(many, ["A", "B", "C", "D", "F"], 0.0, 0.0) == (
+        "the worst classes changed from 5 classes tied at 0.0% to 5 classes tied at 0.0% (E left, F joined)")
+    assert worst_change(["A"], ["B"], 0.0, 5.0) == "the worst class moved from A (0.0%) to B (5.0%)"
+
+
+def test_zero_bias_rows_are_left_out_and_tables_show_names_and_dashes():
+    from labelaug_core.report.defences import bias_grid_table, defence_display, defence_table, shown_rows
+
+    rows = {"Adv": [_per_class([50, 10])], "Adv+": [_per_class([50, 20])], "Adv, logit bias": [_per_class([50, 10])],
+            "Adv+, logit bias": [_per_class([40, 30])]}
+    chosen = {("adv", 0): 0.0, ("adv", 1): 0.0, ("advplus", 0): 0.5, ("advplus", 1): 0.0}
+    assert list(shown_rows(rows, chosen)) == ["Adv", "Adv+", "Adv+, logit bias"]
+    shown = defence_display(defence_table(shown_rows(rows, chosen)))
+    assert shown.loc["AT (peers)", "robust_sd"] == "–" and shown.loc["Adv", "robust_worst_acc"] == "10.0"
+    assert "nan" not in shown.to_string().lower()
+    grid = pd.DataFrame({"bias": [0.0, 1.0], "worst_class": [1, 0]})
+    assert bias_grid_table(grid, ["Tee", "Shirt"])["worst_class"].tolist() == ["Shirt", "Tee"]
+
+
+def test_temperature_sentences_state_n_for_class_level_claims():
+    from labelaug_core.report.temperature import MIN_CLASS_IMAGES
+
+    def sweep(success, *classes):
+        return pd.DataFrame({"temperature": [0.1, 1.0, 10.0], "success_%": success,
+                             **{f"class_{k}_success_%": c for k, c in enumerate(classes)}})
+
+    sweeps = {"adv": sweep([50.0, 40.0, 30.0], [60.0, 40.0, 0.0], [40.0, 45.0, 60.0], [100.0, 0.0, 0.0],
+                           [float("nan")] * 3),
+              "advplus": sweep([30.0, 20.0, 15.0], [25.0, 20.0, 0.0], [0.0] * 3, [0.0] * 3, [0.0] * 3)}
+    counts = {"adv": np.array([30, 25, 1, 0]), "advplus": np.array([3, 3, 3, 3])}
+    text = temperature_sentences(sweeps, 50, counts, ["Tee", "Coat", "Shirt", "Bag"])
+    lines = text.split("\n")
+    assert MIN_CLASS_IMAGES == 20
+    assert lines[0] == (
+        "- **Adv**: T = 0.1 reaches 50.0% success against 40.0% for plain PGD (+10.0 pp); of the 2 classes with at "
+        "least 20 correctly classified images, it raises the success rate of 1 and lowers it for 1; the largest "
+        "change is Tee +20.0 pp on 30 images. 2 classes rest on fewer than 20 images (Shirt +100.0 pp on 1 image, "
+        "Bag no image): their changes are not called an effect.")
+    assert lines[1] == ("- **Adv+**: T = 0.1 reaches 30.0% success against 20.0% for plain PGD (+10.0 pp); no class "
+                        "has 20 or more correctly classified images (at most 3), so no class-level change is called "
+                        "an effect.")
+    assert "+100.0 pp on Shirt" not in text and "nan" not in text
+    assert text.endswith("only when it rests on at least 20 correctly classified images of the class (over seeds).")
+
+
+def test_temperature_class_counts_count_the_correct_clean_images_per_class_over_seeds():
+    from types import SimpleNamespace
+
+    from labelaug_core.runs.strong import temperature_class_counts
+
+    def run(y, clean, n_attacked):
+        pred = SimpleNamespace(y=np.array(y), clean=np.array(clean))
+        return SimpleNamespace(predictions=lambda: pred, metrics={"n_attacked": n_attacked},
+                               per_class=pd.DataFrame({"class": [0, 1, 2]}))
+
+    runs = {"adv": [run([0, 1, 2, 0, 1], [0, 1, 0, 0, 1], 3), run([0, 1, 2, 0, 1], [0, 0, 2, 0, 1], 3)]}
+    assert temperature_class_counts(runs)["adv"].tolist() == [2, 1, 1]  # first 3 images of each seed
+    assert temperature_class_counts(runs, n=5)["adv"].tolist() == [4, 3, 1]
+
+
+def test_attacked_class_counts():
+    from types import SimpleNamespace
+
+    from labelaug_core.runs.defences import attacked_class_counts
+
+    pred = SimpleNamespace(y=np.array([0, 1, 1, 2, 0]), attacked=np.array([True, True, True, False, False]))
+    assert attacked_class_counts([SimpleNamespace(predictions=lambda: pred)], 3) == [1, 2, 0]

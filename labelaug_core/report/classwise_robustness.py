@@ -139,8 +139,21 @@ def weight_norm_sentence(correlations: pd.DataFrame) -> str:
     """Chapter 9: each model's Pearson r (mean over seeds) between robust accuracy and weight-row norm,
     worded by :func:`tian_comparison`. ``correlations``: index (model, seed), column ``pearson_r``."""
     mean_r = correlations.groupby(level="model", sort=False)["pearson_r"].mean()
+
+    def worded(r):
+        if np.isnan(r):
+            return "– (undefined: every class has the same robust accuracy, shown as – in the table)"
+        return f"**{r:.2f}** ({tian_comparison(r)})"
+
     return ("Pearson r between robust accuracy and weight-row norm (mean over seeds): "
-            + "; ".join(f"{m} **{r:.2f}** ({tian_comparison(r)})" for m, r in mean_r.items()) + ".")
+            + "; ".join(f"{m} {worded(r)}" for m, r in mean_r.items()) + ".")
+
+
+def dashes(table: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
+    """``table`` for display: numbers with ``decimals`` decimals, a dash where a value is undefined
+    (NaN: e.g. a correlation across classes that all have the same value)."""
+    return table.apply(lambda col: col.map(lambda v: "–" if pd.isna(v) else
+                                           f"{v:.{decimals}f}" if isinstance(v, (float, np.floating)) else v))
 
 
 def ladder_tables(strong: dict[str, list[StrongEval]], class_names) -> dict[str, pd.DataFrame]:

@@ -66,7 +66,7 @@ def weakest_class_note(heldout: pd.DataFrame, found: list[int], planned: list[in
     split, n = str(heldout["split"].iloc[0]), int(heldout["n"].sum())
 
     def named(classes):
-        return ", ".join(f"{class_names[k]} ({k})" for k in classes)
+        return ", ".join(str(class_names[k]) for k in classes)
 
     text = (f"Held-out split: {n} {split} images"
             + (" that the runs do not train on" if split == "train" else " outside the runs' test subset") + ". "
@@ -74,15 +74,197 @@ def weakest_class_note(heldout: pd.DataFrame, found: list[int], planned: list[in
     if not planned:
         return text + "The plan names no weak class, so there are no class-weighted runs to report."
     if sorted(found) == sorted(planned):
-        return text + f"This is the class the plan's class-weighted runs up-weight (weak_classes = \"{weak_classes}\")."
+        return text + (f"This is the class the plan's class-weighted runs up-weight (weak_classes = \"{weak_classes}\": "
+                       f"{named(planned)}).")
     return text + (f"**The plan's class-weighted runs up-weight {named(planned)} instead**: their rows below defend "
                    "a class that the held-out data does not pick as the weakest.")
 
 
 def bias_sentence(chosen: dict[tuple[str, int], float]) -> str:
-    """Chapter 11: the logit bias chosen for each (method, seed)."""
-    return "Chosen bias per model and seed: " + ", ".join(
+    """Chapter 11: the logit bias chosen for each (method, seed), and which models it leaves unchanged
+    (bias 0 on every seed: :func:`zero_bias_labels`)."""
+    text = "Chosen bias per model and seed: " + ", ".join(
         f"{METHOD_NAMES.get(m, m)} seed {s}: **{b:g}**" for (m, s), b in chosen.items()) + "."
+    zero = [label.removesuffix(", logit bias") for label in zero_bias_labels(chosen)]
+    if zero:
+        text += (f" For {_and(zero)} the held-out images choose bias 0: no change, so the logit bias is not a "
+                 "different defence there and the table below leaves its row out.")
+    return text
+
+
+def _base(label: str) -> str:
+    """The base model of a defence row: ``Adv+`` for rows starting ``Adv+``, else ``Adv``."""
+    return "Adv+" if label.startswith("Adv+") else "Adv"
+
+
+def _is_defence(label: str) -> bool:
+    return "peers" not in label and label not in ("Adv", "Adv+")
+
+
+def zero_bias_labels(chosen: dict[tuple[str, int], float]) -> list[str]:
+    """The logit-bias row labels (``"Adv, logit bias"``, ``"Adv+, logit bias"``) whose chosen bias is 0
+    on every seed: those models are their base model, unchanged."""
+    by_method: dict[str, list[float]] = {}
+    for (method, _), b in chosen.items():
+        by_method.setdefault(method, []).append(float(b))
+    return [f"{METHOD_NAMES.get(m, m)}, logit bias" for m, bs in by_method.items() if all(b == 0 for b in bs)]
+
+
+def shown_rows(rows: dict[str, list[pd.DataFrame]], chosen: dict[tuple[str, int], float]) -> dict[str, list[pd.DataFrame]]:
+    """``rows`` without the logit-bias models whose chosen bias is 0 on every seed (:func:`zero_bias_labels`):
+    they are copies of their base model and are not shown as a different defence."""
+    drop = set(zero_bias_labels(chosen))
+    return {label: tables for label, tables in rows.items() if label not in drop}
+
+
+def bias_grid_table(grids: pd.DataFrame, class_names) -> pd.DataFrame:
+    """:func:`labelaug_core.runs.defences.bias_choices`' candidates' table with the worst class by
+    name (column ``worst_class``) instead of its index."""
+    out = grids.copy()
+    if "worst_class" in out:
+        out["worst_class"] = [class_names[int(k)] for k in out["worst_class"]]
+    return out
+
+
+def defence_display(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`defence_table` for display: one decimal, a dash where a value is missing (the peers
+    do not report the SD across classes)."""
+    return table.apply(lambda col: col.map(lambda v: "–" if pd.isna(v) else f"{v:.1f}"))
+
+
+# Below this change (pp) a class's accuracy counts as unchanged in the words (one decimal shown).
+CHANGE_PP = 0.05
+# With fewer attacked images per class than this, the words warn that a class's change is not an effect
+# on its own (one image moves its accuracy by more than 5 pp); chapter 9 uses the same rule.
+MIN_CLASS_IMAGES = 20
+
+
+def class_moves(rows: dict[str, list[pd.DataFrame]], class_names) -> dict[str, dict]:
+    """For each defence of ``rows`` (:func:`labelaug_core.runs.defences.defence_rows`; not ``Adv``/``Adv+``)
+    against its base model (``Adv+`` for labels starting ``Adv+``, else ``Adv``), per class (by name):
+    robust and clean accuracy (%, 100 - ``pgd_err`` / ``clean_err``, mean over seeds) of the base and
+    of the defence and their change (pp), and the worst class(es) by robust accuracy before and after
+    (all tied classes). Returns ``{label: {"base", "robust_before", "robust_after", "robust_change",
+    "clean_change", "worst_before", "worst_after", "worst_before_acc", "worst_after_acc"}}``
+    (Series indexed by class name; NaN for a class without images is dropped)."""
+    names = list(class_names)
+
+    def acc(tables, col):
+        return pd.Series(100.0 - np.mean([t[col].to_numpy(dtype=float) for t in tables], axis=0), index=names)
+
+    out = {}
+    for label, tables in rows.items():
+        if not _is_defence(label):
+            continue
+        base = _base(label)
+        rb, ra = acc(rows[base], "pgd_err").dropna(), acc(tables, "pgd_err").dropna()
+        cb, ca = acc(rows[base], "clean_err"), acc(tables, "clean_err")
+        out[label] = {"base": base, "robust_before": rb, "robust_after": ra, "robust_change": (ra - rb).dropna(),
+                      "clean_change": (ca - cb).dropna(),
+                      "worst_before": [k for k in rb.index if rb[k] == rb.min()],
+                      "worst_after": [k for k in ra.index if ra[k] == ra.min()],
+                      "worst_before_acc": float(rb.min()), "worst_after_acc": float(ra.min())}
+    return out
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _changes(change: pd.Series, sign: int, most: int = 3) -> str:
+    """The classes whose ``change`` (pp) has ``sign`` (beyond :data:`CHANGE_PP`), largest first, by
+    name, e.g. ``"Pullover -40.0 pp and Coat -35.0 pp"``; "" if none."""
+    picked = change[change * sign >= CHANGE_PP].sort_values(ascending=sign < 0)
+    parts = [f"{k} {v:+.1f} pp" for k, v in picked.iloc[:most].items()]
+    if len(picked) > most:
+        rest = len(picked) - most
+        parts.append(f"{rest} more class{'es' if rest > 1 else ''} ({picked.iloc[most:].sum():+.1f} pp in all)")
+    return _and(parts) if parts else ""
+
+
+def _tied(classes: list[str], acc: float, most: int = 3) -> str:
+    """The worst class(es) at ``acc`` (%): named when at most ``most``, else counted."""
+    if len(classes) > most:
+        return f"{len(classes)} classes tied at {acc:.1f}%"
+    return f"{_and(classes)} ({'tied at ' if len(classes) > 1 else ''}{acc:.1f}%)"
+
+
+def worst_change(before: list[str], after: list[str], acc_before: float, acc_after: float) -> str:
+    """How the set of worst classes (all tied at the lowest robust accuracy) changed, in words:
+    moved to other classes, or classes left or joined the tied group."""
+    left, joined = [k for k in before if k not in after], [k for k in after if k not in before]
+    if not joined:
+        return (f"{_and(left)} {'is' if len(left) == 1 else 'are'} no longer among the worst, but "
+                f"{_tied(after, acc_after)} remain{'s' if len(after) == 1 else ''} the worst")
+    if not left:
+        return f"{_and(joined)} joined the worst class{'es' if len(before) > 1 else ''}: now {_tied(after, acc_after)}"
+    if len(before) > 3 or len(after) > 3:
+        return (f"the worst classes changed from {_tied(before, acc_before)} to {_tied(after, acc_after)} "
+                f"({_and(left)} left, {_and(joined)} joined)")
+    return f"the worst class moved from {_tied(before, acc_before)} to {_tied(after, acc_after)}"
+
+
+def _verb(d: float) -> str:
+    return "rose" if d >= CHANGE_PP else "fell" if d <= -CHANGE_PP else "did not change"
+
+
+def move_sentence(label: str, m: dict) -> str:
+    """One Markdown bullet of :func:`class_moves`' entry ``m`` for defence ``label``: which classes
+    gained and which lost robust accuracy (pp, by name), whether the worst class changed identity,
+    what that did to worst-class accuracy, and the clean accuracy's largest changes."""
+    rc, cc = m["robust_change"], m["clean_change"]
+    d_worst = m["worst_after_acc"] - m["worst_before_acc"]
+    if (rc.abs() < CHANGE_PP).all() and (cc.abs() < CHANGE_PP).all():
+        return (f"- **{label}** vs {m['base']}: no class's robust or clean accuracy changes; the worst class stays "
+                f"{_and(m['worst_before'])} ({m['worst_before_acc']:.1f}%).")
+    gains, losses = _changes(rc, 1), _changes(rc, -1)
+    if gains and losses:
+        moved = f"robust accuracy {gains}, but {losses}"
+    elif gains:
+        moved = f"robust accuracy {gains}; no class loses robust accuracy"
+    elif losses:
+        moved = f"no class gains robust accuracy; {losses}"
+    else:
+        moved = "no class's robust accuracy changes"
+    before, after = m["worst_before"], m["worst_after"]
+    by = f" by {d_worst:+.1f} pp" if abs(d_worst) >= CHANGE_PP else ""
+    if set(before) != set(after):
+        old_gain = float(rc.reindex(before).dropna().min()) if rc.reindex(before).notna().any() else 0.0
+        worst = (worst_change(before, after, m["worst_before_acc"], m["worst_after_acc"])
+                 + f", so worst-class robust accuracy {_verb(d_worst)}{by}"
+                 + (f" while {_and(before)} itself gained {old_gain:+.1f} pp"
+                    if len(before) <= 3 and old_gain >= CHANGE_PP and old_gain - d_worst >= CHANGE_PP else ""))
+    else:
+        worst = (f"the worst class stays {_tied(after, m['worst_after_acc'])}; worst-class robust accuracy "
+                 f"{_verb(d_worst)}{by}")
+    clean = "; ".join(p for p in (_changes(cc, 1, most=2), _changes(cc, -1, most=2)) if p) or "no class changes"
+    return f"- **{label}** vs {m['base']}: {moved}; {worst}. Clean accuracy: {clean}."
+
+
+def error_moves(moves: dict[str, dict], chosen: dict[tuple[str, int], float] | None = None,
+                class_counts=None) -> str:
+    """Chapter 11: where each defence moved the errors (:func:`move_sentence` per entry of
+    :func:`class_moves`); a logit-bias model whose held-out choice was bias 0 on every seed
+    (:func:`zero_bias_labels` of ``chosen``) is said to be unchanged instead, and left out of the table.
+    ``class_counts``: the attacked test images per class and seed (e.g.
+    :func:`labelaug_core.runs.defences.attacked_class_counts`); with it, a last line says on how many
+    images each class's robust accuracy rests and how far one image moves it."""
+    zero = set(zero_bias_labels(chosen or {}))
+    lines = []
+    for label, m in moves.items():
+        if label in zero:
+            lines.append(f"- **{label}**: bias 0 chosen on the held-out images: no change, the model is "
+                         f"{m['base']} itself (not shown as a defence in the table).")
+        else:
+            lines.append(move_sentence(label, m))
+    text = "\n".join(lines)
+    if class_counts is not None and len(class_counts):
+        low, high = int(np.min(class_counts)), int(np.max(class_counts))
+        text += (f"\n\nEach class's robust accuracy rests on {low if low == high else f'{low} to {high}'} attacked "
+                 f"test images per seed" + (f", so one image moves it by {100 / low:.1f} pp" if low > 0 else "")
+                 + (f": with fewer than {MIN_CLASS_IMAGES} images a class's change is not an effect on its own."
+                    if low < MIN_CLASS_IMAGES else "."))
+    return text
 
 
 def defence_class_lines(robust_acc: dict[str, np.ndarray], class_names, weak_classes=()) -> plt.Figure:
@@ -130,25 +312,31 @@ def defence_changes(table: pd.DataFrame, class_names, weak: int, planned: list[i
     return f"Peers' setting: {PEER_SETTING}.\n\nDefended class: {defended}.\n\n" + "\n".join(lines)
 
 
-def defence_summary(table: pd.DataFrame) -> str:
+def defence_summary(table: pd.DataFrame, moves: dict[str, dict] | None = None) -> str:
     """Chapter 11: the defence row of ``table`` (:func:`labelaug_core.report.defences.defence_table`;
     not ``Adv``/``Adv+``, not the peers') that raises the worst-class robust accuracy most over its
-    base model, and what it costs in class-mean clean and robust accuracy (pp)."""
-    rows = [label for label in table.index if "peers" not in label and label not in ("Adv", "Adv+")]
+    base model, and what it costs in class-mean clean and robust accuracy (pp). With ``moves``
+    (:func:`class_moves`), the defences that moved the worst class to another class are named, so
+    an unchanged worst-class accuracy is not read as "nothing changed"."""
+    rows = [label for label in table.index if _is_defence(label)]
     if not rows:
         return "No defence was evaluated."
-    gains = {}
-    for label in rows:
-        base = "Adv+" if label.startswith("Adv+") else "Adv"
-        gains[label] = (table.loc[label] - table.loc[base], base)
+    gains = {label: (table.loc[label] - table.loc[_base(label)], _base(label)) for label in rows}
     best = max(gains, key=lambda label: gains[label][0]["robust_worst_acc"])
     d, base = gains[best]
-    if d["robust_worst_acc"] <= 0:
+    traded = [label for label, m in (moves or {}).items()
+              if label in rows and (m["robust_change"] >= CHANGE_PP).any() and (m["robust_change"] <= -CHANGE_PP).any()]
+    tail = ""
+    if traded:
+        tail = (" " + "; ".join(f"{label} raises {_changes(moves[label]['robust_change'], 1)} but lowers "
+                                f"{_changes(moves[label]['robust_change'], -1)} (robust accuracy)" for label in traded)
+                + ": errors moved between classes rather than disappearing (details below the figure).")
+    if d["robust_worst_acc"] < CHANGE_PP:
         return ("None of the defences raises the worst class's robust accuracy above its base model's "
-                f"(the best, {best}, changes it by {d['robust_worst_acc']:+.1f} pp).")
+                f"(the best, {best}, changes it by {d['robust_worst_acc']:+.1f} pp)." + tail)
     return (f"The largest gain for the worst class comes from **{best}**: {d['robust_worst_acc']:+.1f} pp of "
             f"worst-class robust accuracy over {base}, at {d['clean_avg_acc']:+.1f} pp of class-mean clean and "
-            f"{d['robust_avg_acc']:+.1f} pp of class-mean robust accuracy.")
+            f"{d['robust_avg_acc']:+.1f} pp of class-mean robust accuracy." + tail)
 
 
 # --- Chapter 12: the benchmarks ---

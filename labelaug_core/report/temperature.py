@@ -124,12 +124,26 @@ def temperature_choice_sentences(heldout: dict[str, pd.DataFrame], reported: dic
     return "\n".join(lines)
 
 
-def temperature_sentences(sweeps: dict[str, pd.DataFrame], n_images: int) -> str:
+# A class-level change of Temperature-PGD's success is called an effect only when it rests on at least
+# this many correctly classified images of the class (over seeds): below it, one image moves the
+# class's rate by more than 5 pp.
+MIN_CLASS_IMAGES = 20
+
+
+def temperature_sentences(sweeps: dict[str, pd.DataFrame], n_images: int, class_counts: dict | None = None,
+                          class_names=None) -> str:
     """Chapter 9: for each model, whether any temperature of Temperature-PGD beats plain PGD (T = 1)
     in overall success (%), by how much (pp), and for how many classes it raises or lowers success;
     then the resolution that ``n_images`` images per seed give (pp per image). Each sweep:
     :func:`labelaug_core.runs.temperature_evaluation`'s table (columns ``temperature``,
-    ``success_%``, ``class_<k>_success_%``), including T = 1."""
+    ``success_%``, ``class_<k>_success_%``), including T = 1.
+
+    With ``class_counts`` (``{method: (K,) counts}``, the correctly classified clean images per class
+    that each class's success rate rests on, over seeds:
+    :func:`labelaug_core.runs.strong.temperature_class_counts`) and ``class_names``, every class-level
+    claim states its n: only classes with at least :data:`MIN_CLASS_IMAGES` images are counted as
+    raised or lowered, the largest change among them is named with its n, and the others are said to
+    rest on too few images to call."""
     lines = []
     for method, sweep in sweeps.items():
         name = method_label(method)
@@ -138,17 +152,45 @@ def temperature_sentences(sweeps: dict[str, pd.DataFrame], n_images: int) -> str
         best_t = others["success_%"].idxmax()
         best = others.loc[best_t, "success_%"]
         per_class = [c for c in s.columns if c.startswith("class_")]
-        up = int((s.loc[best_t, per_class] > s.loc[1.0, per_class]).sum())
-        down = int((s.loc[best_t, per_class] < s.loc[1.0, per_class]).sum())
+        change = s.loc[best_t, per_class] - s.loc[1.0, per_class]
         if best <= plain:
             lines.append(f"- **{name}**: no temperature beats plain PGD ({plain:.1f}% success at T = 1; the best "
                          f"other, T = {best_t:g}, reaches {best:.1f}%).")
-        else:
-            lines.append(f"- **{name}**: T = {best_t:g} reaches {best:.1f}% success against {plain:.1f}% for plain "
-                         f"PGD (+{best - plain:.1f} pp); it raises the success rate of {up} of the {len(per_class)} "
-                         f"classes and lowers it for {down}.")
+            continue
+        head = (f"- **{name}**: T = {best_t:g} reaches {best:.1f}% success against {plain:.1f}% for plain "
+                f"PGD (+{best - plain:.1f} pp); ")
+        if class_counts is None or method not in class_counts:
+            up, down = int((change > 0).sum()), int((change < 0).sum())
+            lines.append(head + f"it raises the success rate of {up} of the {len(per_class)} classes and lowers it "
+                         f"for {down}.")
+            continue
+        counts = pd.Series([int(class_counts[method][int(c.split("_")[1])]) for c in per_class], index=per_class)
+        label = (lambda c: str(class_names[int(c.split("_")[1])])) if class_names is not None else (
+            lambda c: f"class {c.split('_')[1]}")
+        enough = counts >= MIN_CLASS_IMAGES
+        few = int((~enough).sum())
+        if not enough.any():
+            lines.append(head + f"no class has {MIN_CLASS_IMAGES} or more correctly classified images "
+                         f"(at most {counts.max()}), so no class-level change is called an effect.")
+            continue
+        ch = change[enough]
+        up, down = int((ch > 0).sum()), int((ch < 0).sum())
+        text = (head + f"of the {int(enough.sum())} classes with at least {MIN_CLASS_IMAGES} correctly classified "
+                f"images, it raises the success rate of {up} and lowers it for {down}")
+        if (ch != 0).any():
+            top = ch.abs().idxmax()
+            text += f"; the largest change is {label(top)} {ch[top]:+.1f} pp on {counts[top]} images"
+        if few:
+            shown = [f"{label(c)} " + ("no image" if counts[c] == 0 or pd.isna(change[c]) else
+                                       f"{change[c]:+.1f} pp on {counts[c]} image{'s' if counts[c] != 1 else ''}")
+                     for c in counts.index[~enough]]
+            text += (f". {few} class{'es rest' if few > 1 else ' rests'} on fewer than {MIN_CLASS_IMAGES} images "
+                     f"({', '.join(shown)}): {'their changes are' if few > 1 else 'its change is'} not called an effect")
+        lines.append(text + ".")
     return ("\n".join(lines) + f"\n\nWith {n_images} images per seed (fewer once the misclassified clean images are "
-            f"left out), one image moves a success rate by at least {100 / n_images:.1f} pp.")
+            f"left out), one image moves a success rate by at least {100 / n_images:.1f} pp"
+            + (f"; a class-level change counts as an effect here only when it rests on at least {MIN_CLASS_IMAGES} "
+               f"correctly classified images of the class (over seeds)." if class_counts is not None else "."))
 
 
 def temperature_curves(sweeps: dict[str, pd.DataFrame], class_names) -> plt.Figure:

@@ -200,3 +200,61 @@ def verdict_paragraph(v: dict, v_k: dict, table: pd.DataFrame, failed: dict[str,
               f"{table.loc['Adv', 'ensemble_err'] - table.loc['Std', 'ensemble_err']:+.2f} pp of error."
             + (f" Gradient-masking checks failed for: {', '.join(masked)}; read those numbers with care."
                if masked else " Every gradient-masking check passed."))
+
+
+def _p_and_verdict(c: dict) -> tuple[float, int, str]:
+    """A :func:`~labelaug_core.evaluation.paired.compare_methods` result's McNemar p (one seed: that
+    seed's; several: pooled over seeds), its :func:`significant_direction` and the words for it."""
+    p = c["per_seed"][0]["p_value"] if c["across_seeds"]["seeds"] < 2 else c["pooled"]["p_value"]
+    direction = significant_direction(c)
+    words = {1: "Adv+ lower, beyond the noise", -1: "Adv+ higher, beyond the noise", 0: "within noise"}[direction]
+    return p, direction, words
+
+
+def significance_across_chapters(own: dict, pgd40: dict, ensemble: dict | None = None, *, level: float = 0.05) -> str:
+    """Chapter 10: the Adv against Adv+ comparison of :numref:`ch-average-error` (``own``: the runs'
+    own PGD-40 evaluation, :func:`~labelaug_core.runs.collect.compare_runs`) beside this chapter's
+    (``pgd40``: the strong evaluation's PGD-40 rung on its images; ``ensemble``: the ensemble's),
+    each a :func:`~labelaug_core.evaluation.paired.compare_methods` result: their differences (pp),
+    images per seed, McNemar p-values and verdicts; whether the verdicts agree, and, where they do
+    not (or a p-value lies between ``level`` / 5 and 5 ``level``), why two evaluations of the same
+    models can: other images, another random start, a stronger attack, p-values near the threshold
+    and many comparisons."""
+    rows = [("in {numref}`ch-average-error` (the runs' own PGD-40 evaluation)", own),
+            ("in this chapter's PGD-40 (another random start)", pgd40)]
+    if ensemble is not None:
+        rows.append(("under this chapter's strong ensemble (a stronger attack, the same images)", ensemble))
+    parts, directions, ps = [], [], []
+    for what, c in rows:
+        p, direction, words = _p_and_verdict(c)
+        directions.append(direction)
+        ps.append(p)
+        seeds = c["across_seeds"]["seeds"]
+        parts.append(f"{what}: Adv − Adv+ = {c['across_seeds']['mean']:+.2f} pp of error on {c['per_seed'][0]['n']:,} "
+                     f"images per seed, McNemar p = {p:.3g}" + (" (pooled over seeds)" if seeds >= 2 else "")
+                     + f": **{words}**")
+    text = ("The same comparison, Adv against Adv+, appears more than once in this book: " + "; ".join(parts)
+            + ".")
+    n_own, n_here = own["per_seed"][0]["n"], pgd40["per_seed"][0]["n"]
+    if len(set(directions)) == 1:
+        text += " The verdicts agree."
+        if not any(level / 5 <= p < 5 * level for p in ps):
+            return text
+        text += " They need not have: "
+    else:
+        text += " **The verdicts differ**, and that is no contradiction: "
+    images = (f"the first {n_here:,} of {n_own:,} images" if n_here < n_own else
+              f"the same {n_own:,} images" if n_here == n_own else f"{n_here:,} images instead of {n_own:,}")
+    near = [f"{p:.3g}" for p in ps if level / 5 <= p < 5 * level]
+    text += (f"this chapter attacks {images} (a different sample, so a different count of discordant images), "
+             "from a different random start"
+             + (", and the ensemble is a stronger attack, which changes which images each model gets wrong" if ensemble
+                is not None else "")
+             + f". A p-value is itself noisy: "
+             + (f"p-values near {level:g} (here {', '.join(near)}) cross the threshold with a handful of images, "
+                if near else f"a p-value far from {level:g} is stable, one near it is not, ")
+             + f"and every comparison read at the {level:g} level has a {100 * level:g}% chance of a false positive "
+             "when there is no difference, so among the many comparisons of this book some are expected to come "
+             "out \"beyond the noise\" by chance. Neither verdict alone settles the question; the agreement of "
+             "independent evaluations (other images, other seeds) does.")
+    return text

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -210,3 +211,11 @@ def defence_rows(runs_by_method: dict[str, list[Run]], weighted: dict[str, list[
             evaluate_adjusted(r, class_bias(num_classes, [weak_class], chosen[(method, r.config.seed)]), data_dir=data_dir)
             for r in runs_by_method[method]]
     return rows
+
+
+def attacked_class_counts(runs: list[Run], num_classes: int) -> list[int]:
+    """The attacked test images per class of the first of ``runs`` (the runs' own PGD evaluation,
+    the same images for every seed and model of a plan): what a per-class robust accuracy of
+    chapter 11 rests on, per seed."""
+    pred = runs[0].predictions()
+    return [int(k) for k in np.bincount(np.asarray(pred.y)[np.asarray(pred.attacked)], minlength=num_classes)]

@@ -166,3 +166,22 @@ def masking_check_tables(runs: dict, strong: dict[str, list[StrongEval]], strong
                          apgd_steps=apgd_steps, step_counts=tuple(step_counts), square_queries=square_queries,
                          data_dir=data_dir)
             for label, (run, logits, transfer, white_box) in cases.items()}
+
+
+def temperature_class_counts(runs_by_method: dict[str, list[Run]], n: int = 0) -> dict[str, np.ndarray]:
+    """Per method, the number of images per class that a per-class Temperature-PGD success rate of
+    :func:`temperature_evaluation` (``skip = 0``) rests on: the first ``n`` test images in protocol
+    order (``n = 0``: each run's ``n_attacked``) that the model classifies correctly when clean,
+    summed over the method's runs (seeds). Read from each run's own evaluation (``predictions.npz``:
+    the same images in the same order, the same model), so nothing is recomputed. (K,) int arrays."""
+    out = {}
+    for method, group in runs_by_method.items():
+        counts = []
+        for run in group:
+            pred = run.predictions()
+            m = n or int(run.metrics["n_attacked"])
+            y, clean = np.asarray(pred.y)[:m], np.asarray(pred.clean)[:m]
+            k = len(run.per_class)
+            counts.append(np.bincount(y[clean == y], minlength=k))
+        out[method] = np.sum(counts, axis=0)
+    return out
