@@ -180,15 +180,7 @@ def bias_choices(runs_by_method: dict[str, list[Run]], weak_class: int, biases, 
             chosen[(method, run.config.seed)], grid = choose(run, weak_class, biases, size=size, steps=steps,
                                                              data_dir=data_dir)
             grids.setdefault(METHOD_NAMES.get(method, method), grid)
-    table = pd.concat(grids, names=["model", "row"])
-    if "worst_class" in table and len(table):
-        # the page shows class names, not class ids
-        from labelaug_core.data.sources import dataset_info
-
-        first = next(run for method in methods for run in runs_by_method[method])
-        names = list(dataset_info(first.config.dataset, data_dir).class_names)
-        table["worst_class"] = [names[int(k)] if 0 <= int(k) < len(names) else k for k in table["worst_class"]]
-    return chosen, table
+    return chosen, pd.concat(grids, names=["model", "row"])  # report.defences.bias_grid_table names the classes
 
 
 def defence_rows(runs_by_method: dict[str, list[Run]], weighted: dict[str, list[Run]] | None,
