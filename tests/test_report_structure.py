@@ -64,3 +64,16 @@ def test_a_notebook_imports_from_at_most_two_report_modules(path):
     # chapter alike: not one of the studies counted here.
     modules.discard("labelaug_core.report.widgets")
     assert len(modules) <= 2, f"{path.name} imports from {sorted(modules)}"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "notebooks").glob("*.ipynb")), ids=lambda p: p.stem)
+def test_a_captioned_figure_cell_shows_one_figure_and_nothing_else(path):
+    """myst-nb gives a captioned cell's label to each of its outputs, so a cell with a numbered
+    caption must produce one output: the figure (two outputs broke the ImageNet book's build with
+    "Duplicate explicit target name")."""
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type == "code" and "figure" in cell.metadata.get("mystnb", {}):
+            calls = [line for line in cell.source.splitlines() if not line.lstrip().startswith(("#", "if "))]
+            shows = sum(line.count("show(") for line in calls)
+            others = [line for line in calls if "display(" in line or "print(" in line]
+            assert shows == 1 and not others, f"{path.stem}: a captioned cell must only show(one figure):\n{cell.source}"
