@@ -51,6 +51,8 @@ def test_strong_eval_setting_states_each_attacks_budget(cfg):
                            "seeds [0, 1]; ")
     assert "APGD 25 steps, APGD-T 3 targets, PGD-40 with 2 restarts; Square check 400 queries (AutoAttack: 5000)." \
         in text
+    one = strong_eval_setting(cfg, 50, [0], apgd_steps=25, n_target_classes=3, pgd_restarts=1, square_queries=400)
+    assert "PGD-40 with 1 restart; Square" in one
 
 
 def _ensemble(first: float, all_logits: float, worst: float) -> pd.Series:

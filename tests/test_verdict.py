@@ -525,9 +525,9 @@ def test_error_moves_name_the_classes_that_gain_and_lose_and_whether_the_worst_c
     summary = defence_summary(table, moves)
     assert summary.startswith("The largest gain for the worst class comes from **Adv+, loss weight 3**: +15.0 pp")
     assert summary.endswith(
-        " Adv, loss weight 3 raises Shirt +78.0 pp but lowers Pullover -40.0 pp and Coat -35.0 pp (robust accuracy): "
+        " Adv, loss weight 3 changes robust accuracy by Shirt +78.0 pp, but Pullover -40.0 pp and Coat -35.0 pp: "
         "errors moved between classes rather than disappearing (details below the figure).")
-    assert "Adv+, loss weight 3 raises" not in summary  # it lowers no class
+    assert "Adv+, loss weight 3 changes robust accuracy" not in summary  # it lowers no class
     only_moved = defence_table({k: rows[k] for k in ("Adv", "Adv+", "Adv, loss weight 3")}, peers=False)
     text = defence_summary(only_moved, moves)
     assert text.startswith("None of the defences raises the worst class's robust accuracy") and "errors moved" in text

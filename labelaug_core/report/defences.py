@@ -328,8 +328,8 @@ def defence_summary(table: pd.DataFrame, moves: dict[str, dict] | None = None) -
               if label in rows and (m["robust_change"] >= CHANGE_PP).any() and (m["robust_change"] <= -CHANGE_PP).any()]
     tail = ""
     if traded:
-        tail = (" " + "; ".join(f"{label} raises {_changes(moves[label]['robust_change'], 1)} but lowers "
-                                f"{_changes(moves[label]['robust_change'], -1)} (robust accuracy)" for label in traded)
+        tail = (" " + "; ".join(f"{label} changes robust accuracy by {_changes(moves[label]['robust_change'], 1)}, "
+                                f"but {_changes(moves[label]['robust_change'], -1)}" for label in traded)
                 + ": errors moved between classes rather than disappearing (details below the figure).")
     if d["robust_worst_acc"] < CHANGE_PP:
         return ("None of the defences raises the worst class's robust accuracy above its base model's "

@@ -44,7 +44,7 @@ def strong_eval_setting(
     return (
         f"Data set **{cfg.dataset}**, model **{cfg.model}**, ε = {cfg.eps:g}, {n_images} test "
         f"images per seed, seeds {list(seeds)}; APGD {apgd_steps} steps, APGD-T "
-        f"{n_target_classes} targets, PGD-40 with {pgd_restarts} restarts; Square check "
+        f"{n_target_classes} targets, PGD-40 with {pgd_restarts} restart{'' if pgd_restarts == 1 else 's'}; Square check "
         f"{square_queries} queries (AutoAttack: 5000)."
     )
 
