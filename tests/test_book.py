@@ -574,17 +574,18 @@ def test_site_served_under_a_sub_path_resolves_every_local_link_script_and_style
 
 # --- readable pages: tools/tidy_notebooks.py -----------------------------------------------------
 
-def _tidy():
+def load_tool(name: str):
+    """A script of tools/ (not a package), imported by path: tools/NAME.py."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("tidy_notebooks", REPO / "tools" / "tidy_notebooks.py")
+    spec = importlib.util.spec_from_file_location(name, REPO / "tools" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 def test_tidy_notebooks_tags_plumbing_and_unnumbers_headings_idempotently():
-    tidy = _tidy()
+    tidy = load_tool("tidy_notebooks")
     cells = [nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
              nbformat.v4.new_code_cell("import pandas as pd\nfrom a import b\nruns = find_runs(runs_dir)"),
              nbformat.v4.new_code_cell("examples = pgd(model, x, y, eps)"),  # an attack: shown
@@ -613,7 +614,7 @@ def test_tidy_notebooks_tags_plumbing_and_unnumbers_headings_idempotently():
 
 @pytest.mark.parametrize("path", sorted((REPO / "notebooks").glob("*.ipynb")), ids=lambda p: p.stem)
 def test_notebooks_hide_plumbing_have_no_numbered_headings(path):
-    tidy = _tidy()
+    tidy = load_tool("tidy_notebooks")
     nb = json.loads(path.read_text())
     for cell in nb["cells"]:
         source = "".join(cell["source"])

@@ -17,7 +17,6 @@ exercise or its intro copies another). Here:
 from __future__ import annotations
 
 import ast
-import importlib.util
 import functools
 import json
 import os
@@ -35,7 +34,7 @@ import yaml
 from labelaug_core.book.plan import notebook_parameters, read_plan
 from labelaug_core.config import EVAL_FIELDS, TrainConfig
 
-from test_book import REPO, smoke_book  # noqa: F401  (the session's smoke book, built once)
+from test_book import REPO, load_tool, smoke_book  # noqa: F401  (the session's smoke book, built once)
 
 BIN = Path(sys.executable).parent
 DEFAULT = "fashion-mnist-cpu"
@@ -446,23 +445,18 @@ def test_bench_and_chapter_12_on_its_folder(tmp_path):
 
 # --- a chapter opened by hand runs with its own defaults -----------------------------------------
 
-def _notebook_defaults():
-    spec = importlib.util.spec_from_file_location("notebook_defaults", REPO / "tools" / "notebook_defaults.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_notebook_defaults_are_the_default_profiles_parameters():
     """Opened by hand after `make book` (kernel in notebooks/), a chapter reads the default profile's
     runs: its parameters cell holds what experiments/fashion-mnist-cpu.yaml passes it."""
-    tool = _notebook_defaults()
+    tool = load_tool("notebook_defaults")
     wrong = tool.differences()
     assert not wrong, f"run `{tool.COMMAND}`:\n" + "\n".join(wrong)
 
 
 def test_the_defaults_tool_rewrites_only_the_named_assignments_and_keeps_comments():
-    tool = _notebook_defaults()
+    tool = load_tool("notebook_defaults")
     source = ("# Parameters. the defaults here are the smoke\n# profile's, so that\n# this notebook runs by hand "
               "after `labelaug book --profile smoke`.\nsettings = {\n    \"epochs\": 1,\n}\nseeds = [0]\n"
               "n = (\n    5  # images\n)\nother = 1  # kept")

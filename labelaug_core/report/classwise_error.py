@@ -23,21 +23,6 @@ def table2(runs: list[Run]) -> pd.DataFrame:
     return pd.concat({"ours": ours, "paper": paper}, axis=1).rename(index=METHOD_NAMES)
 
 
-# The paper's headline comparisons: (label, before, after, column); relative change = (before - after) / before,
-# so positive = ``after`` lower. Adv+ vs Std gives the paper's 65.23% (PGD), 27.93% and 14.42% (clean, mCE).
-HEADLINE_COMPARISONS = (
-    ("Adv vs Std, PGD error", "std", "adv", "pgd_err"),
-    ("Adv vs Std, clean error (negative = worse)", "std", "adv", "clean_err"),
-    ("Adv+ vs Std, PGD error", "std", "advplus", "pgd_err"),
-    ("Adv+ vs Std, clean error (negative = worse)", "std", "advplus", "clean_err"),
-    ("Adv+ vs Std, mCE (negative = worse)", "std", "advplus", "mce"),
-    ("Adv+ vs Adv, PGD error", "adv", "advplus", "pgd_err"),
-    ("Adv+ vs Adv, clean error", "adv", "advplus", "clean_err"),
-    ("Adv+ vs Adv, clean per-class SD", "adv", "advplus", "clean_class_sd"),
-    ("Adv+ vs Adv, PGD per-class SD", "adv", "advplus", "pgd_class_sd"),
-)
-
-
 def per_class_frame(runs_by_method: dict, metrics=("clean_err", "pgd_err")) -> pd.DataFrame:
     """Long table: method, class name, metric, error % (mean over the seeds of each method)."""
     rows = []
